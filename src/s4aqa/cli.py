@@ -1,0 +1,184 @@
+"""The `s4aqa` command. Each subcommand parses its flags and calls into the package.
+
+User errors (S4AQAError) are printed on one line and exit with status 2; no stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from s4aqa import io
+from s4aqa.errors import S4AQAError
+
+
+def _dataset_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", default=None, help="dataset format (synthetic, folder, fisv, mtl_aqa, rg, finediving, jigsaws)")
+    parser.add_argument("--root", default=None, help="folder holding the dataset's files")
+    parser.add_argument("--target", default=None, help="which score, e.g. tes/pcs/total for fisv")
+    parser.add_argument("--task", default=None, help="restrict to one task or group")
+    parser.add_argument("--fold", type=int, default=None, help="cross-validation fold used as the test split")
+    parser.add_argument("--segments", type=int, default=None, help="resample every video to this many segments")
+    parser.add_argument("--features", default=None, help="where the per-video feature arrays are, if not under --root")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from s4aqa.config import RunConfig, parse_assignments, read_config_file
+    from s4aqa.engine.run import run_training, write_run
+
+    values = read_config_file(args.config) if args.config else {}
+    for key in ("dataset", "root", "target", "task", "fold", "segments", "features",
+                "label_ratio", "seed", "init", "val_fraction", "method", "device"):
+        value = getattr(args, key)
+        if value is not None:
+            values[key] = value
+    options = dict(values.get("options") or {})
+    options.update(parse_assignments(args.set))
+    values["options"] = options
+    config = RunConfig.from_dict(values)
+    result = run_training(config)
+    write_run(args.out, config, result)
+    print(f"{config.method}: test Spearman {result.metrics['test_spearman']:.4f} "
+          f"({result.metrics['n_test']} test videos); run written to {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from s4aqa.config import RunConfig
+    from s4aqa.data.splits import Split
+    from s4aqa.engine.checkpoint import load_checkpoint
+    from s4aqa.engine.metrics import evaluate
+    from s4aqa.engine.run import load_data
+
+    run = Path(args.run)
+    method, meta = load_checkpoint(run, device=args.device)
+    config = RunConfig.from_dict(meta["config"])
+    split = Split.load(run / "split.json")
+    test = load_data(config).select_ids(split.test)
+    metrics = evaluate(method.predict(test), test)
+    print(f"test Spearman {metrics['test_spearman']:.4f} ({metrics['n_test']} test videos)")
+    if args.out:
+        io.write_json(args.out, metrics)
+    return 0
+
+
+def _read_feature_paths(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(path.glob("*.npy"))
+        if not files:
+            raise S4AQAError(f"{path}: no .npy feature files found")
+        return files
+    if path.suffix == ".npy" and path.is_file():
+        return [path]
+    raise S4AQAError(f"{path}: not an .npy file or a folder of them")
+
+
+def load_feature_file(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise S4AQAError(f"{path}: unreadable .npy file ({exc}); re-extract it") from None
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+        raise S4AQAError(f"{path}: expected a numeric (T, D) array, got {array.dtype} {array.shape}")
+    return array.astype(np.float32)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from s4aqa.data.featureset import check_finite, resample_segments
+    from s4aqa.engine.checkpoint import load_checkpoint
+    from s4aqa.engine.run import predictions_csv
+
+    method, meta = load_checkpoint(Path(args.run), device=args.device)
+    segments, dim = meta["extra"]["shape"] if "shape" in meta["extra"] else (None, None)
+    files = _read_feature_paths(Path(args.features))
+    arrays = []
+    for path in files:
+        array = load_feature_file(path)
+        check_finite(array, str(path))
+        if dim is not None and array.shape[1] != dim:
+            raise S4AQAError(f"{path}: features have dimension {array.shape[1]} but the model "
+                             f"was trained on {dim}; extract them the same way as the training data")
+        arrays.append(resample_segments(array, segments) if segments else array)
+    predictions = method.predict(np.stack(arrays))
+    text = predictions_csv([p.stem for p in files], predictions)
+    if args.out:
+        io.write_text(args.out, text)
+        print(f"{len(files)} predictions written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from s4aqa.experiments.demo import run_demo
+
+    print(run_demo(seeds=args.seeds, label_ratio=args.label_ratio, device=args.device))
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from s4aqa.methods.registry import available
+
+    print("\n".join(available()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s4aqa", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="aa against s4aqa on built-in synthetic data")
+    demo.add_argument("--seeds", type=int, default=5)
+    demo.add_argument("--label-ratio", type=float, default=0.1)
+    demo.add_argument("--device", default="cpu")
+    demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train", help="train one method on one split and evaluate it")
+    _dataset_flags(train)
+    train.add_argument("--config", default=None, help="YAML/JSON file of run settings (flags override it)")
+    train.add_argument("--label-ratio", dest="label_ratio", type=float, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--init", type=int, default=None, help="initialisation index under one seed")
+    train.add_argument("--val-fraction", dest="val_fraction", type=float, default=None)
+    train.add_argument("--method", default=None)
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="method option")
+    train.add_argument("--device", default=None)
+    train.add_argument("--out", required=True)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint")
+    evaluate.add_argument("--run", required=True)
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--out", default=None, help="also write the metrics to this JSON file")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="score segment features with a trained run")
+    predict.add_argument("--run", required=True)
+    predict.add_argument("--features", required=True, help="an .npy file or a folder of them")
+    predict.add_argument("--out", default=None, help="CSV to write (default: print)")
+    predict.add_argument("--device", default="cpu")
+    predict.set_defaults(func=cmd_predict)
+
+    methods = sub.add_parser("methods", help="list the methods")
+    methods.set_defaults(func=cmd_methods)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except S4AQAError as exc:
+        print(f"s4aqa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("s4aqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

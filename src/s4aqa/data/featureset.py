@@ -1,0 +1,209 @@
+"""FeatureSet: the one currency between data readers and methods.
+
+A FeatureSet holds N videos, each a fixed-length sequence of T segment features of dimension D,
+with a score, a split ('train' / 'test'), an optional group (apparatus, task, action type) and
+per-video metadata (original length, difficulty, fold, auxiliary labels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from s4aqa.errors import S4AQAError
+
+SPLITS = ("train", "test")
+
+
+def resample_segments(array: np.ndarray, length: int) -> np.ndarray:
+    """Resample a (T, D) sequence to (length, D).
+
+    Longer sequences are shortened by adaptive average pooling over time (every output segment
+    averages the input segments it covers); shorter ones are stretched by linear interpolation.
+    """
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim != 2:
+        raise S4AQAError(f"expected a (T, D) array of segment features, got shape {array.shape}")
+    if array.shape[0] == length:
+        return array
+    if array.shape[0] == 0:
+        raise S4AQAError("a video has no segments (T = 0)")
+    seq = torch.from_numpy(np.ascontiguousarray(array.T))[None]  # (1, D, T)
+    if array.shape[0] > length:
+        out = F.adaptive_avg_pool1d(seq, length)
+    elif array.shape[0] == 1:
+        out = seq.expand(1, seq.shape[1], length)
+    else:
+        out = F.interpolate(seq, size=length, mode="linear", align_corners=True)
+    return out[0].T.contiguous().numpy()
+
+
+def check_finite(array: np.ndarray, what: str) -> None:
+    if not np.all(np.isfinite(array)):
+        raise S4AQAError(f"{what} contains NaN or inf; clean or re-extract it")
+
+
+@dataclass
+class FeatureSet:
+    """N videos of (T, D) segment features with scores, splits, groups and metadata.
+
+    ``features`` is (N, T, D) float32; ``scores`` is (N,) float64 (NaN where unknown);
+    ``split`` is (N,) of 'train'/'test'; ``groups`` is (N,) of str (one group '' when the
+    dataset has none); ``meta`` maps a name to an (N,) or (N, k) array (e.g. 'length', 'fold');
+    ``aux`` maps an auxiliary label name to an (N,) array: integer dtype for classes, float for
+    regression targets (used by multi-task baselines).
+    """
+
+    ids: list[str]
+    features: np.ndarray
+    scores: np.ndarray
+    split: np.ndarray
+    groups: np.ndarray | None = None
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+    aux: dict[str, np.ndarray] = field(default_factory=dict)
+    name: str = "features"
+
+    def __post_init__(self) -> None:
+        self.ids = [str(i) for i in self.ids]
+        n = len(self.ids)
+        self.features = np.asarray(self.features, dtype=np.float32)
+        self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
+        self.split = np.asarray(self.split, dtype=object).reshape(-1)
+        if self.groups is None:
+            self.groups = np.array([""] * n, dtype=object)
+        self.groups = np.asarray(self.groups, dtype=object).reshape(-1)
+        if self.features.ndim != 3:
+            raise S4AQAError(
+                f"{self.name}: features must be (N, T, D), got shape {self.features.shape}"
+            )
+        for what, arr in (("scores", self.scores), ("split", self.split), ("groups", self.groups),
+                          ("features", self.features)):
+            if len(arr) != n:
+                raise S4AQAError(f"{self.name}: {n} ids but {len(arr)} {what}")
+        for what, arr in list(self.meta.items()) + list(self.aux.items()):
+            if len(arr) != n:
+                raise S4AQAError(f"{self.name}: {n} ids but {len(arr)} values of '{what}'")
+        if len(set(self.ids)) != n:
+            dup = sorted({i for i in self.ids if self.ids.count(i) > 1})[:5]
+            raise S4AQAError(f"{self.name}: duplicate video ids {dup}; ids must be unique")
+        bad = sorted(set(self.split) - set(SPLITS))
+        if bad:
+            raise S4AQAError(f"{self.name}: unknown split names {bad}; use 'train' or 'test'")
+        check_finite(self.features, f"{self.name}: features")
+        known = ~np.isnan(self.scores)
+        if np.any(np.isinf(self.scores)):
+            raise S4AQAError(f"{self.name}: scores contain inf; fix the label file")
+        if self.split.size and not np.all(known[self.split == "train"]):
+            raise S4AQAError(f"{self.name}: some training videos have no score")
+
+    # ---- shape -------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def num_segments(self) -> int:
+        return int(self.features.shape[1])
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[2])
+
+    @property
+    def has_groups(self) -> bool:
+        return len(set(self.groups)) > 1
+
+    # ---- selection ---------------------------------------------------------------------
+    def subset(self, index: Sequence[int] | np.ndarray) -> "FeatureSet":
+        """The videos at ``index`` (positions or a boolean mask), in that order."""
+        index = np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        index = index.astype(np.int64)
+        return FeatureSet(
+            ids=[self.ids[i] for i in index],
+            features=self.features[index],
+            scores=self.scores[index],
+            split=self.split[index],
+            groups=self.groups[index],
+            meta={k: v[index] for k, v in self.meta.items()},
+            aux={k: v[index] for k, v in self.aux.items()},
+            name=self.name,
+        )
+
+    def select_ids(self, ids: Sequence[str]) -> "FeatureSet":
+        position = {vid: i for i, vid in enumerate(self.ids)}
+        missing = [vid for vid in ids if vid not in position]
+        if missing:
+            raise S4AQAError(f"{self.name}: unknown video ids {missing[:5]}")
+        return self.subset([position[vid] for vid in ids])
+
+    def train(self) -> "FeatureSet":
+        return self.subset(self.split == "train")
+
+    def test(self) -> "FeatureSet":
+        return self.subset(self.split == "test")
+
+    def where_group(self, group: str) -> "FeatureSet":
+        mask = self.groups == group
+        if not mask.any():
+            known = sorted(set(self.groups))
+            raise S4AQAError(f"{self.name}: no videos in group '{group}'; groups are {known}")
+        return self.subset(mask)
+
+    def with_fold_as_test(self, fold: int) -> "FeatureSet":
+        """Cross-validation: videos of ``fold`` become the test split, all others train."""
+        if "fold" not in self.meta:
+            raise S4AQAError(f"{self.name}: this dataset has no folds; drop --fold")
+        folds = np.asarray(self.meta["fold"]).astype(int)
+        if fold not in set(folds.tolist()):
+            raise S4AQAError(f"{self.name}: no fold {fold}; folds are {sorted(set(folds.tolist()))}")
+        out = self.subset(np.arange(len(self)))
+        out.split = np.where(folds == fold, "test", "train").astype(object)
+        return out
+
+    def with_score(self, scores: np.ndarray) -> "FeatureSet":
+        out = self.subset(np.arange(len(self)))
+        out.scores = np.asarray(scores, dtype=np.float64)
+        return out
+
+    @staticmethod
+    def from_sequences(
+        ids: Sequence[str],
+        sequences: Sequence[np.ndarray],
+        scores: Sequence[float],
+        split: Sequence[str],
+        segments: int | None,
+        groups: Sequence[str] | None = None,
+        meta: dict[str, np.ndarray] | None = None,
+        aux: dict[str, np.ndarray] | None = None,
+        name: str = "features",
+    ) -> "FeatureSet":
+        """Build from per-video (T_i, D) arrays, resampled to ``segments`` (or kept if all equal)."""
+        if len(sequences) == 0:
+            raise S4AQAError(f"{name}: no videos found")
+        lengths = np.array([np.asarray(s).shape[0] for s in sequences], dtype=np.int64)
+        dims = {np.asarray(s).shape[-1] if np.asarray(s).ndim == 2 else -1 for s in sequences}
+        if -1 in dims:
+            bad = next(i for i, s in zip(ids, sequences) if np.asarray(s).ndim != 2)
+            raise S4AQAError(f"{name}: video '{bad}' is not a (T, D) array; re-extract it")
+        if len(dims) != 1:
+            raise S4AQAError(f"{name}: videos have different feature dimensions {sorted(dims)}")
+        if segments is None:
+            if len(set(lengths.tolist())) != 1:
+                raise S4AQAError(
+                    f"{name}: videos have {lengths.min()}..{lengths.max()} segments; "
+                    "pass a fixed number of segments (--segments / segments=) to resample them"
+                )
+            segments = int(lengths[0])
+        for vid, seq in zip(ids, sequences):
+            check_finite(np.asarray(seq), f"{name}: video '{vid}'")
+        features = np.stack([resample_segments(s, segments) for s in sequences])
+        meta = dict(meta or {})
+        meta.setdefault("length", lengths)
+        return FeatureSet(ids=list(ids), features=features, scores=np.asarray(scores, float),
+                          split=np.asarray(split, dtype=object), groups=groups, meta=meta,
+                          aux=dict(aux or {}), name=name)

@@ -1,0 +1,112 @@
+"""One run end to end: data, split, method, predictions, metrics, checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from s4aqa import io
+from s4aqa.config import RunConfig
+from s4aqa.data.featureset import FeatureSet
+from s4aqa.data.formats import load_dataset
+from s4aqa.data.splits import Split, make_split
+from s4aqa.engine.checkpoint import save_checkpoint
+from s4aqa.engine.metrics import evaluate
+from s4aqa.errors import S4AQAError
+from s4aqa.methods.registry import create
+
+_DATA_CACHE: dict[tuple, FeatureSet] = {}
+
+
+def check_device(device: str) -> str:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise S4AQAError(f"--device {device} asked for, but no CUDA device is available; use --device cpu")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise S4AQAError(f"unknown device '{device}'; use cpu or cuda") from None
+    return device
+
+
+def load_data(config: RunConfig) -> FeatureSet:
+    """The dataset of ``config`` (cached in this process), with its fold made the test split."""
+    key = (config.dataset, config.root, config.target, config.task, config.segments,
+           config.features)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE[key] = load_dataset(config.dataset, config.root, target=config.target,
+                                        task=config.task, segments=config.segments,
+                                        features=config.features)
+    data = _DATA_CACHE[key]
+    if config.fold is not None:
+        data = data.with_fold_as_test(int(config.fold))
+    return data
+
+
+@dataclass
+class RunResult:
+    method: Any
+    split: Split
+    metrics: dict[str, Any]
+    test_ids: list[str]
+    predictions: np.ndarray
+    truth: np.ndarray
+
+
+def run_training(config: RunConfig, data: FeatureSet | None = None) -> RunResult:
+    """Train ``config.method`` on the split of ``config`` and evaluate it on the test split."""
+    check_device(config.device)
+    data = load_data(config) if data is None else data
+    split = make_split(data, config.label_ratio, config.seed, config.val_fraction)
+    method = create(config.method, config.options, seed=config.seed * 1000 + config.init,
+                    device=config.device)
+    started = time.perf_counter()
+    method.fit(data.select_ids(split.labeled),
+               data.select_ids(split.unlabeled) if split.unlabeled else None,
+               data.select_ids(split.validation) if split.validation else None)
+    seconds = time.perf_counter() - started
+    # the test split is read here, once, after training and model selection
+    test = data.select_ids(split.test)
+    if len(test) == 0:
+        raise S4AQAError(f"{data.name}: no test videos to evaluate on")
+    predictions = method.predict(test)
+    metrics = evaluate(predictions, test)
+    if split.validation:
+        validation = data.select_ids(split.validation)
+        metrics["val_spearman"] = evaluate(method.predict(validation), validation,
+                                           prefix="val")["val_spearman"]
+    metrics.update({"method": config.method, "label_ratio": config.label_ratio,
+                    "seed": config.seed, "init": config.init, "train_seconds": seconds,
+                    "n_labeled": len(split.labeled), "n_unlabeled": len(split.unlabeled),
+                    "n_validation": len(split.validation)})
+    return RunResult(method, split, metrics, split.test, predictions, test.scores)
+
+
+def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None) -> str:
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "predicted"] + (["score"] if truth is not None else []))
+    for i, vid in enumerate(ids):
+        row = [vid, f"{predictions[i]:.6f}"]
+        if truth is not None:
+            row.append("" if np.isnan(truth[i]) else f"{truth[i]:.6f}")
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def write_run(out: str | Path, config: RunConfig, result: RunResult) -> None:
+    """Write a finished run; metrics.json goes last and marks the run complete."""
+    out = Path(out)
+    result.split.save(out / "split.json")
+    io.write_json(out / "config.json", config.to_dict())
+    io.write_text(out / "predictions.csv",
+                  predictions_csv(result.test_ids, result.predictions, result.truth))
+    io.write_json(out / "history.json", result.method.history)
+    save_checkpoint(out, result.method, config.to_dict())
+    io.write_json(out / "metrics.json", result.metrics)

@@ -1,0 +1,8 @@
+"""The project's own error type: raised for anything a user can cause and fix."""
+
+
+class S4AQAError(Exception):
+    """A problem with the user's input or environment, with a message that says what to do.
+
+    The CLI prints it on one line and exits non-zero; no stack trace is shown.
+    """

@@ -1,0 +1,251 @@
+"""The method interface every method implements, and the shared base of the deep ones.
+
+``fit(labeled, unlabeled, validation)`` trains; ``predict(features)`` returns scores in the
+dataset's own units; ``state_dict()`` (tensors) and ``extra_state()`` (JSON) are what a
+checkpoint stores, and ``load_state`` restores them. Deep methods only say what their modules
+are and what their loss is for a labeled and an unlabeled batch; the loop is in ``engine``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from s4aqa.data.featureset import FeatureSet
+from s4aqa.errors import S4AQAError
+from s4aqa.methods.options import choice, options_dict, parse_options
+from s4aqa.models import Regressor, TemporalEncoder
+
+
+@dataclass
+class MethodOptions:
+    """Options every method accepts."""
+
+
+class Method:
+    """Base class: one instance is one trained (or to-be-trained) model for one seed."""
+
+    name: str = "method"
+    Options: type = MethodOptions
+    uses_unlabeled: bool = False  # semi-supervised methods read the unlabeled set
+
+    def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
+        self.options = options
+        self.seed = int(seed)
+        self.device = torch.device(device)
+        self.label = self.name
+        self.history: list[dict[str, float]] = []
+
+    @classmethod
+    def from_options(cls, overrides: Mapping[str, Any] | None, seed: int = 0,
+                     device: str = "cpu") -> "Method":
+        return cls(parse_options(cls.Options, overrides, cls.name), seed=seed, device=device)
+
+    def options_dict(self) -> dict[str, Any]:
+        return options_dict(self.options)
+
+    def check_unlabeled(self, unlabeled: FeatureSet | None) -> FeatureSet | None:
+        if self.uses_unlabeled and (unlabeled is None or len(unlabeled) == 0):
+            raise S4AQAError(
+                f"method '{self.label}' learns from unlabeled videos but the unlabeled set is "
+                "empty; use a label ratio below 1"
+            )
+        return unlabeled if self.uses_unlabeled else None
+
+    # ---- the interface ------------------------------------------------------------------
+    def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
+            validation: FeatureSet | None = None) -> "Method":
+        raise NotImplementedError
+
+    def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        """Video representations (N, H), for figures such as the t-SNE of Fig. 4."""
+        raise S4AQAError(f"method '{self.label}' has no learned representation to show")
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def as_array(features: np.ndarray | FeatureSet) -> np.ndarray:
+    if isinstance(features, FeatureSet):
+        return features.features
+    array = np.asarray(features, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise S4AQAError(f"expected features of shape (N, T, D), got {array.shape}")
+    return array
+
+
+@dataclass
+class DeepOptions(MethodOptions):
+    """Encoder, heads and training schedule shared by the deep methods."""
+
+    steps: int = 200
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    schedule: str = choice("constant", "cosine")
+    batch_labeled: int = 16
+    batch_unlabeled: int = 16
+    eval_every: int = 20
+    select: str = choice("best", "last")  # best validation Spearman, or the last step
+    hidden: int = 128
+    heads: int = 4
+    layers: int = 1
+    feedforward: int = 256
+    dropout: float = 0.1
+    input_dropout: float = 0.2
+    head_width: int = 64
+    head_dropout: float = 0.2
+    mask_value: str = choice("zero", "token")
+
+
+class DeepMethod(Method):
+    """A torch model trained by the shared loop (``s4aqa.engine.trainer``).
+
+    Features are standardised per dimension with the training videos' statistics and scores
+    z-scored with the labeled videos'; both are stored with the weights. Subclasses override
+    ``build`` (the modules) and ``loss`` (labeled batch, unlabeled batch -> scalar, parts).
+    """
+
+    Options = DeepOptions
+
+    def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
+        super().__init__(options, seed, device)
+        self.modules: nn.ModuleDict | None = None
+        self.shape: tuple[int, int] | None = None  # (T, D)
+        self.score_mean = 0.0
+        self.score_std = 1.0
+
+    # ---- what subclasses say ------------------------------------------------------------
+    def build(self, segments: int, dim: int) -> nn.ModuleDict:
+        o = self.options
+        encoder = TemporalEncoder(dim, segments, o.hidden, o.heads, o.layers, o.feedforward,
+                                  o.dropout, o.input_dropout, o.mask_value)
+        return nn.ModuleDict({"encoder": encoder,
+                              "regressor": Regressor(o.hidden, o.head_width, o.head_dropout)})
+
+    def loss(self, labeled: dict[str, torch.Tensor], unlabeled: dict[str, torch.Tensor] | None,
+             progress: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Default: mean squared error of the normalised score on the labeled batch."""
+        prediction = self.modules["regressor"](self.modules["encoder"](labeled["x"]))
+        reg = torch.nn.functional.mse_loss(prediction, labeled["y"])
+        return reg, {"reg": reg}
+
+    def labeled_tensors(self, labeled: FeatureSet) -> dict[str, torch.Tensor]:
+        """What a labeled batch holds; multi-task methods add auxiliary labels."""
+        return {"x": self.to_input(labeled.features),
+                "y": self.to_target(labeled.scores)}
+
+    def unlabeled_tensors(self, unlabeled: FeatureSet) -> dict[str, torch.Tensor]:
+        return {"x": self.to_input(unlabeled.features)}
+
+    # ---- shared machinery -----------------------------------------------------------------
+    def init_seed(self) -> int:
+        return self.seed
+
+    def to_input(self, features: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(as_array(features), dtype=torch.float32, device=self.device)
+        return (x - self.modules["feature_mean"].value) / self.modules["feature_std"].value
+
+    def to_target(self, scores: np.ndarray) -> torch.Tensor:
+        y = (np.asarray(scores, dtype=np.float64) - self.score_mean) / self.score_std
+        return torch.as_tensor(y, dtype=torch.float32, device=self.device)
+
+    def setup(self, labeled: FeatureSet, pool: list[FeatureSet]) -> None:
+        """Build the modules and the normalisation from the training videos."""
+        segments, dim = labeled.num_segments, labeled.dim
+        for other in pool:
+            if other.dim != dim or other.num_segments != segments:
+                raise S4AQAError("labeled and unlabeled videos have different feature shapes")
+        torch.manual_seed(self.init_seed())
+        self.shape = (segments, dim)
+        self.modules = self.build(segments, dim)
+        rows = np.concatenate([fs.features.reshape(-1, dim) for fs in [labeled, *pool]])
+        mean = rows.mean(axis=0)
+        std = rows.std(axis=0) + 1e-6
+        self.modules["feature_mean"] = _Constant(mean)
+        self.modules["feature_std"] = _Constant(std)
+        self.score_mean = float(labeled.scores.mean())
+        self.score_std = float(labeled.scores.std()) or 1.0
+        self.modules.to(self.device)
+
+    def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
+            validation: FeatureSet | None = None) -> "DeepMethod":
+        from s4aqa.engine.trainer import train_deep
+
+        unlabeled = self.check_unlabeled(unlabeled)
+        pool = [fs for fs in (unlabeled, validation) if fs is not None and len(fs)]
+        self.setup(labeled, pool)
+        train_deep(self, labeled, unlabeled, validation)
+        return self
+
+    @torch.no_grad()
+    def predict_normalised(self, x: torch.Tensor) -> torch.Tensor:
+        return self.modules["regressor"](self.modules["encoder"](x))
+
+    def _batched(self, features: np.ndarray | FeatureSet, fn) -> np.ndarray:
+        if self.modules is None:
+            raise S4AQAError("the method has not been trained or loaded")
+        array = as_array(features)
+        if tuple(array.shape[1:]) != tuple(self.shape):
+            raise S4AQAError(
+                f"features have shape (T, D) = {tuple(array.shape[1:])} but the model was "
+                f"trained on {tuple(self.shape)}; resample or re-extract them"
+            )
+        self.modules.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(array), 256):
+                out.append(fn(self.to_input(array[start:start + 256])).float().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0,))
+
+    def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        z = self._batched(features, self.predict_normalised)
+        return z.astype(np.float64) * self.score_std + self.score_mean
+
+    def embed(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        return self._batched(features, self.modules["encoder"])
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu().contiguous() for k, v in self.modules.state_dict().items()}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"shape": list(self.shape), "score_mean": self.score_mean,
+                "score_std": self.score_std}
+
+    def load_state(self, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, Any]) -> None:
+        segments, dim = extra["shape"]
+        self.shape = (int(segments), int(dim))
+        self.modules = self.build(*self.shape)
+        self.modules["feature_mean"] = _Constant(np.zeros(dim))
+        self.modules["feature_std"] = _Constant(np.ones(dim))
+        self.modules.load_state_dict(dict(tensors))
+        self.modules.to(self.device)
+        self.score_mean = float(extra["score_mean"])
+        self.score_std = float(extra["score_std"])
+
+
+class _Constant(nn.Module):
+    """A fixed tensor stored with the weights (feature normalisation statistics)."""
+
+    def __init__(self, value: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("value", torch.as_tensor(np.asarray(value), dtype=torch.float32))
+
+
+def dataclass_fields(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]

@@ -1,0 +1,33 @@
+"""Gradient reversal: identity forward, gradient multiplied by -coefficient backward.
+
+Put between the encoder and the discriminator, one backward pass trains the discriminator to
+tell labeled from unlabeled representations and the encoder to make them indistinguishable.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, coefficient: float) -> torch.Tensor:
+        ctx.coefficient = coefficient
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.coefficient * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, coefficient: float = 1.0) -> torch.Tensor:
+    return _ReverseGradient.apply(x, float(coefficient))
+
+
+class GradientReversal(torch.nn.Module):
+    def __init__(self, coefficient: float = 1.0) -> None:
+        super().__init__()
+        self.coefficient = coefficient
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return reverse_gradient(x, self.coefficient)
