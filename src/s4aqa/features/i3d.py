@@ -203,7 +203,7 @@ def load_i3d(weights: str | os.PathLike | None = None, device: str | torch.devic
     a path to the original ``i3d-kinetics-400.ckpt`` pickle, a safetensors file, or a PyTorch
     state dict in the ``pytorch-i3d`` key layout.
     """
-    from s4aqa.features.weights import default_weights_path, read_weights
+    from s4aqa.features.weights import default_weights_path, read_weights, weights_fingerprint
 
     if weights is None:
         path = default_weights_path()
@@ -217,6 +217,7 @@ def load_i3d(weights: str | os.PathLike | None = None, device: str | torch.devic
     state = read_weights(path)
     model = I3D(num_classes=int(state["logits.conv3d.weight"].shape[0]))
     model.load_state_dict(state, strict=True)
+    model.weights_fingerprint = weights_fingerprint(path)  # recorded with extracted features
     model.eval()
     return model.to(resolve_device(device))
 

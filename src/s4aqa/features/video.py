@@ -120,7 +120,8 @@ def _open(path: Path):
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = getattr(exc, "strerror", None) or str(exc).strip()
+    text = text.splitlines()[0] if text else type(exc).__name__
     return text[:200]
 
 
@@ -175,10 +176,7 @@ class ClipReader:
                     raise S4AQAError(f"{self.path}: frame count changes between reads; the file may be damaged") from None
                 frames = mismatch.actual
                 self.info.frames = frames
-                if frames < self.spec.min_frames:
-                    self.spec.check(frames, str(self.path))
-                if attempt == 0:
-                    yield RESTART
+                yield RESTART
 
     def _decode(self, planned: int) -> Iterator[tuple[int, np.ndarray]]:
         spec, crop = self.spec, self.crop
@@ -217,6 +215,7 @@ class ClipReader:
             container.close()
         if count == 0:
             raise S4AQAError(f"{self.path}: no decodable video frames")
+        self.spec.check(count, str(self.path))
         if count != planned:
             raise _CountMismatch(count)
 
@@ -225,8 +224,6 @@ def read_clips(path: str | os.PathLike, segments: SegmentSpec | str = "mtl", *,
                resize: int = DEFAULT_RESIZE, crop: int = DEFAULT_CROP) -> tuple[np.ndarray, VideoInfo]:
     """All clips of a video at once: ``(clips, L, crop, crop, 3)`` uint8 and its :class:`VideoInfo`."""
     reader = ClipReader(path, segments, resize=resize, crop=crop)
-    if reader.info.frames >= reader.spec.min_frames and reader.info.frames > 0:
-        pass
     clips: dict[int, np.ndarray] = {}
     for item in reader:
         if item == RESTART:

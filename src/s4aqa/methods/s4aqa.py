@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,13 @@ class S4AQAOptions(DeepOptions):
     recover_on: str = choice("unlabeled", "all")
     grl_coefficient: float = 1.0
     grl_schedule: str = choice("constant", "dann")
+
+
+class Recovery(NamedTuple):
+    recovered: torch.Tensor  # (B, M, D) decoder output for the masked segments
+    target: torch.Tensor  # (B, M, D) their original features
+    positions: torch.Tensor  # (B, M) which segments were masked
+    pooled: torch.Tensor  # (B, H) the masked video's representation f̈
 
 
 def span_mask(batch: int, segments: int, span: int, generator: torch.Generator | None,
@@ -89,8 +97,8 @@ class S4AQA(DeepMethod):
             return o.grl_coefficient * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
         return o.grl_coefficient
 
-    def recovery_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mask a span of each video, encode, recover it; returns (L1 loss, pooled f̈)."""
+    def recover(self, x: torch.Tensor) -> Recovery:
+        """Mask a span of each video, encode the rest, and recover the hidden features."""
         o = self.options
         encoder, decoder = self.modules["encoder"], self.modules["decoder"]
         batch, segments, _ = x.shape
@@ -103,8 +111,9 @@ class S4AQA(DeepMethod):
                 tokens, 1, positions[..., None].expand(-1, -1, tokens.shape[-1])))
         else:
             recovered = decoder.from_pooled(pooled, positions)
+        # the target is the original (standardised) feature of each masked segment
         target = torch.gather(x, 1, positions[..., None].expand(-1, -1, x.shape[-1]))
-        return F.l1_loss(recovered, target), pooled
+        return Recovery(recovered, target, positions, pooled)
 
     def loss(self, labeled, unlabeled, progress):
         o = self.options
@@ -119,8 +128,9 @@ class S4AQA(DeepMethod):
         masked_rep = None
         if o.msfr:
             x_rec = torch.cat([x_u, labeled["x"]]) if o.recover_on == "all" else x_u
-            rcvr, masked_pooled = self.recovery_loss(x_rec)
-            masked_rep = masked_pooled[: x_u.shape[0]]
+            recovery = self.recover(x_rec)
+            rcvr = F.l1_loss(recovery.recovered, recovery.target)
+            masked_rep = recovery.pooled[: x_u.shape[0]]
             parts["rcvr"] = rcvr
             total = total + o.lambda_rcvr * rcvr
         if o.rda:

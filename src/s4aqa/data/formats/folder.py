@@ -51,7 +51,7 @@ def _delimiter(header_line: str) -> str:
 def _rows(path: Path, text: str) -> list[tuple[int, list[str]]]:
     """(line number, stripped cells) of every non-blank csv row."""
     first_line = next(line for line in text.splitlines() if line.strip())
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first_line))
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(first_line), strict=True)
     rows = []
     try:
         for cells in reader:

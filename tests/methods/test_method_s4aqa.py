@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+import torch
+
+from s4aqa.data.splits import make_split
+from s4aqa.data.synthetic import make_staged_actions
+from s4aqa.engine.metrics import spearman
+from s4aqa.errors import S4AQAError
+from s4aqa.methods.registry import create
+from s4aqa.methods.s4aqa import masked_count, span_mask
+
+FAST = {"steps": 40, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 20}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_staged_actions(n_train=120, n_test=60, dim=16, seed=2)
+
+
+def _parts(data, ratio=0.3, seed=0):
+    split = make_split(data, ratio, seed)
+    return (data.select_ids(split.labeled), data.select_ids(split.unlabeled),
+            data.select_ids(split.validation), data.select_ids(split.test))
+
+
+def test_presets_switch_the_modules():
+    for name, modules in [("aa", set()), ("aa+rda", {"discriminator"}),
+                          ("aa+msfr", {"decoder"}), ("s4aqa", {"decoder", "discriminator"})]:
+        method = create(name, FAST)
+        method.setup(*_tiny())
+        assert modules == set(method.modules) - {"encoder", "regressor", "feature_mean", "feature_std"}
+
+
+def _tiny():
+    data = make_staged_actions(n_train=20, n_test=4, dim=4, seed=0)
+    return data.train(), []
+
+
+def test_recovery_target_is_the_original_feature_of_masked_positions():
+    method = create("aa+msfr", {**FAST, "mask_span": 3})
+    method.setup(*_tiny())
+    x = torch.randn(5, 16, 4)
+    recovery = method.recover(x)
+    assert recovery.positions.shape == (5, 3)
+    for b in range(5):
+        torch.testing.assert_close(recovery.target[b], x[b, recovery.positions[b]])
+        # the span is contiguous
+        assert torch.all(torch.diff(recovery.positions[b]) == 1)
+    assert recovery.recovered.shape == recovery.target.shape
+
+
+@pytest.mark.parametrize("recover_from", ["pooled", "token"])
+@pytest.mark.parametrize("mask_value", ["zero", "token"])
+def test_recovery_variants_run(recover_from, mask_value):
+    method = create("s4aqa", {**FAST, "recover_from": recover_from, "mask_value": mask_value,
+                              "mask_span": 0.25})
+    method.setup(*_tiny())
+    recovery = method.recover(torch.randn(2, 16, 4))
+    assert recovery.positions.shape == (2, 4)
+
+
+def test_span_mask_and_count():
+    mask, positions = span_mask(4, 10, 3, None, torch.device("cpu"))
+    assert mask.sum(1).tolist() == [3, 3, 3, 3]
+    assert masked_count(0.25, 32) == 8 and masked_count(2, 32) == 2 and masked_count(100, 8) == 7
+
+
+def test_s4aqa_trains_beats_constant_and_is_deterministic(data):
+    labeled, unlabeled, validation, test = _parts(data)
+    first = create("s4aqa", FAST, seed=5).fit(labeled, unlabeled, validation)
+    second = create("s4aqa", FAST, seed=5).fit(labeled, unlabeled, validation)
+    np.testing.assert_array_equal(first.predict(test), second.predict(test))
+    assert spearman(first.predict(test), test.scores) > 0.2
+    assert {"reg", "rcvr", "adv", "val_spearman"} <= set(first.history[-1])
+
+
+def test_s4aqa_reads_the_unlabeled_set(data):
+    labeled, unlabeled, validation, test = _parts(data)
+    base = create("s4aqa", FAST, seed=1).fit(labeled, unlabeled, validation).predict(test)
+    noise = unlabeled.with_score(unlabeled.scores)
+    noise.features = np.random.default_rng(0).normal(size=noise.features.shape).astype(np.float32)
+    other = create("s4aqa", FAST, seed=1).fit(labeled, noise, validation).predict(test)
+    assert not np.allclose(base, other)
+    with pytest.raises(S4AQAError, match="unlabeled"):
+        create("s4aqa", FAST).fit(labeled, None, validation)
+
+
+def test_aa_ignores_the_unlabeled_set(data):
+    labeled, unlabeled, validation, test = _parts(data)
+    a = create("aa", FAST, seed=1).fit(labeled, unlabeled, validation).predict(test)
+    b = create("aa", FAST, seed=1).fit(labeled, None, validation).predict(test)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_option_errors_are_clear():
+    with pytest.raises(S4AQAError, match="unknown option.*lambda_x"):
+        create("s4aqa", {"lambda_x": 1})
+    with pytest.raises(S4AQAError, match="not a valid int"):
+        create("s4aqa", {"steps": "many"})
+    with pytest.raises(S4AQAError, match="must be one of"):
+        create("s4aqa", {"recover_from": "elsewhere"})
+    with pytest.raises(S4AQAError, match="unknown method"):
+        create("nope")
+    assert create("s4aqa", {"msfr": "false", "lambda_rcvr": "0.5"}).options.lambda_rcvr == 0.5
