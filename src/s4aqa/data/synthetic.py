@@ -30,9 +30,12 @@ def make_staged_actions(
     dim: int = 64,
     skill_weight: float = 0.8,
     carry_over: float = 0.5,
+    appearance: float = 2.0,
     nuisance: float = 2.0,
-    jitter: float = 1.0,
+    nuisance_rank: int = 8,
+    jitter: float = 0.5,
     judge_noise: float = 0.3,
+    nonlinear: bool = True,
     seed: int = 0,
 ) -> FeatureSet:
     """Generate ``n_train + n_test`` videos of ``stages * segments_per_stage`` segments."""
@@ -47,19 +50,29 @@ def make_staged_actions(
         quality[:, k] = skill_weight * skill + carry_over * previous + rng.standard_normal(n) * 0.6
     quality /= quality.std(axis=0, keepdims=True)
 
-    stage_directions = _orthonormal(rng, dim, stages + 8)
-    quality_dirs, nuisance_dirs = stage_directions[:stages], stage_directions[stages:]
+    directions = _orthonormal(rng, dim, stages + 2 * nuisance_rank)
+    quality_dirs = directions[:stages]
+    appearance_dirs = directions[stages:stages + nuisance_rank]
+    nuisance_dirs = directions[stages + nuisance_rank:]
     segments = stages * segments_per_stage
     # each segment weighs its stage's quality by a fixed temporal profile (rise and fall)
     profile = 0.5 + np.sin(np.linspace(0.2, np.pi - 0.2, segments_per_stage))
     features = np.empty((n, segments, dim), dtype=np.float32)
-    appearance = rng.standard_normal((n, nuisance_dirs.shape[0])) * nuisance
-    video_nuisance = appearance @ nuisance_dirs  # (n, dim), shared by a video's segments
+    # a video's look (athlete, venue, camera) that all its segments share
+    video_look = (rng.standard_normal((n, nuisance_rank)) * appearance) @ appearance_dirs
     for k in range(stages):
         for j in range(segments_per_stage):
             t = k * segments_per_stage + j
             signal = (quality[:, k] * profile[j])[:, None] * quality_dirs[k][None]
-            features[:, t] = signal + video_nuisance + rng.standard_normal((n, dim)) * jitter
+            # strong segment-level nuisance (camera motion, pose changes) unrelated to quality
+            motion = (rng.standard_normal((n, nuisance_rank)) * nuisance) @ nuisance_dirs
+            features[:, t] = signal + video_look + motion + rng.standard_normal((n, dim)) * jitter
+    if nonlinear:
+        # a fixed random two-layer mixing: quality is no longer a direction a linear model on
+        # pooled features can read off, as in real deep features
+        mixing = rng.standard_normal((dim, dim)) / np.sqrt(dim) * 2.0
+        features = np.tanh(features @ mixing).astype(np.float32)
+        features = features @ (rng.standard_normal((dim, dim)) / np.sqrt(dim)).astype(np.float32)
     stage_weights = np.linspace(1.0, 2.0, stages)
     scores = 50.0 + 5.0 * (quality @ stage_weights) / stage_weights.sum() * 2
     scores += rng.standard_normal(n) * judge_noise
