@@ -39,7 +39,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     options.update(parse_assignments(args.set))
     values["options"] = options
     config = RunConfig.from_dict(values)
-    result = run_training(config)
+    # training state is kept in the run folder so that an interrupted `train` resumes
+    result = run_training(config, state_dir=args.out)
     write_run(args.out, config, result)
     print(f"{config.method}: test Spearman {result.metrics['test_spearman']:.4f} "
           f"({result.metrics['n_test']} test videos); run written to {args.out}")
@@ -126,6 +127,78 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_list(values: list[str] | None) -> list[str] | None:
+    """Comma-separated and/or repeated flag values to one list (None when not given)."""
+    if not values:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from s4aqa.config import parse_assignments
+    from s4aqa.experiments.runner import reproduce
+
+    ratios = _split_list(args.ratios)
+    try:
+        ratios = [float(r) for r in ratios] if ratios else None
+    except ValueError:
+        raise S4AQAError(f"--ratios {','.join(ratios)}: expected numbers such as 0.1,0.4") from None
+    summary = reproduce(
+        args.protocol, out=args.out, dataset=args.dataset, root=args.root,
+        targets=_split_list(args.target), seeds=args.seeds, inits=args.inits,
+        methods=_split_list(args.methods), options=parse_assignments(args.set), ratios=ratios,
+        workers=args.workers, device=args.device, val_fraction=args.val_fraction,
+        segments=args.segments, features=args.features, progress=not args.quiet)
+    print(summary.line())
+    if summary.internal_errors:
+        print(f"s4aqa: {summary.internal_errors} run(s) failed with an internal error; "
+              "see the report", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from s4aqa.experiments.report import build_report
+
+    print(f"report written to {build_report(args.dir)}")
+    return 0
+
+
+def _add_reproduce(sub) -> None:
+    from s4aqa.experiments.protocols import PROTOCOLS
+
+    parser = sub.add_parser(
+        "reproduce", help="run a table or figure of the paper (cached, resumable) and report it")
+    parser.add_argument("protocol", choices=list(PROTOCOLS),
+                        help="; ".join(f"{p.name}: {p.title}" for p in PROTOCOLS.values()).replace("%", "%%"))
+    parser.add_argument("--dataset", default="synthetic", help="dataset format (default synthetic)")
+    parser.add_argument("--root", default=None, help="folder holding the dataset's files")
+    parser.add_argument("--target", action="append", default=None,
+                        help="score(s) to run, comma-separated (fisv default: tes,pcs)")
+    parser.add_argument("--segments", type=int, default=None)
+    parser.add_argument("--features", default=None)
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="seeds 0..N-1; a seed fixes the labeled subset and the init (default 3)")
+    parser.add_argument("--inits", type=int, default=1,
+                        help="initialisations averaged per seed (default 1)")
+    parser.add_argument("--methods", action="append", default=None,
+                        help="comma-separated methods instead of the protocol's list")
+    parser.add_argument("--ratios", action="append", default=None,
+                        help="comma-separated label ratios instead of the protocol's")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="option for every method that has it, e.g. steps=100")
+    parser.add_argument("--val-fraction", dest="val_fraction", type=float, default=0.2)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--out", required=True, help="reproduction folder (cache and report)")
+    parser.set_defaults(func=cmd_reproduce)
+
+    report = sub.add_parser("report", help="rebuild DIR/report.md from DIR's cached runs")
+    report.add_argument("dir")
+    report.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s4aqa", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     methods = sub.add_parser("methods", help="list the methods")
     methods.set_defaults(func=cmd_methods)
+
+    _add_reproduce(sub)
     return parser
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io as _io
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,7 @@ from s4aqa.data.formats import load_dataset
 from s4aqa.data.splits import Split, make_split
 from s4aqa.engine.checkpoint import save_checkpoint
 from s4aqa.engine.metrics import evaluate
+from s4aqa.engine.trainer import STATE_FILE
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import create
 
@@ -59,13 +62,25 @@ class RunResult:
     truth: np.ndarray
 
 
-def run_training(config: RunConfig, data: FeatureSet | None = None) -> RunResult:
-    """Train ``config.method`` on the split of ``config`` and evaluate it on the test split."""
+def config_fingerprint(config: RunConfig) -> str:
+    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_training(config: RunConfig, data: FeatureSet | None = None,
+                 state_dir: str | Path | None = None) -> RunResult:
+    """Train ``config.method`` on the split of ``config`` and evaluate it on the test split.
+
+    With ``state_dir``, deep methods save resumable training state there and resume from it.
+    """
     check_device(config.device)
     data = load_data(config) if data is None else data
     split = make_split(data, config.label_ratio, config.seed, config.val_fraction)
     method = create(config.method, config.options, seed=config.seed * 1000 + config.init,
                     device=config.device)
+    if state_dir is not None:
+        method.state_dir = Path(state_dir)
+        method.state_fingerprint = config_fingerprint(config)
     started = time.perf_counter()
     method.fit(data.select_ids(split.labeled),
                data.select_ids(split.unlabeled) if split.unlabeled else None,
@@ -110,3 +125,4 @@ def write_run(out: str | Path, config: RunConfig, result: RunResult) -> None:
     io.write_json(out / "history.json", result.method.history)
     save_checkpoint(out, result.method, config.to_dict())
     io.write_json(out / "metrics.json", result.metrics)
+    (out / STATE_FILE).unlink(missing_ok=True)  # the run is complete: no state to resume

@@ -4,14 +4,25 @@ Features and scores live on the device for the whole run and batches are drawn b
 seeded generator: no DataLoader, no per-step host-to-device copies, and no synchronisation
 inside the loop except at validation points. Model selection uses the validation slice of the
 labeled data (best Spearman), or the last step when there is none or ``select=last``.
+
+When ``method.state_dir`` is set, the full training state (weights, optimiser, scheduler, both
+random generators, the best weights so far and the log) is saved there every
+``method.checkpoint_every`` steps, and a later call with the same fingerprint resumes from it
+and ends with exactly the numbers of an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from s4aqa import io
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.engine.metrics import spearman
@@ -46,7 +57,15 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
     running: dict[str, torch.Tensor] = {}
     since = 0
     method.history = []
-    for step in range(steps):
+    start = 0
+    state_path = Path(method.state_dir) / STATE_FILE if getattr(method, "state_dir", None) else None
+    fingerprint = getattr(method, "state_fingerprint", "")
+    if state_path is not None:
+        resumed = _load_state(state_path, fingerprint, method, optimizer, scheduler, generator)
+        if resumed is not None:
+            start, best_score, best_state, running, since = resumed
+    every = max(int(getattr(method, "checkpoint_every", 50)), 1)
+    for step in range(start, steps):
         method.modules.train()
         batch_l = _draw(labeled_data, options.batch_labeled, generator)
         batch_u = (_draw(unlabeled_data, options.batch_unlabeled, generator)
@@ -73,6 +92,79 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
                     best_score = record["val_spearman"]
                     best_state = copy.deepcopy(method.modules.state_dict())
             method.history.append(record)
+        if state_path is not None and (step + 1) % every == 0 and not last:
+            _save_state(state_path, fingerprint, step + 1, method, optimizer, scheduler,
+                        generator, best_score, best_state, running, since)
     if select_best and best_state is not None:
         method.modules.load_state_dict(best_state)
     method.modules.eval()
+
+
+STATE_FILE = "train_state.safetensors"
+
+
+def _save_state(path: Path, fingerprint: str, step: int, method, optimizer, scheduler,
+                generator: torch.Generator, best_score: float, best_state, running, since) -> None:
+    tensors = {f"model/{k}": v for k, v in method.modules.state_dict().items()}
+    if best_state is not None:
+        tensors.update({f"best/{k}": v for k, v in best_state.items()})
+    for index, values in optimizer.state_dict()["state"].items():
+        for key, value in values.items():
+            tensors[f"optim/{index}/{key}"] = torch.as_tensor(value)
+    tensors["rng/global"] = torch.get_rng_state()
+    tensors["rng/generator"] = generator.get_state()
+    if method.device.type == "cuda":
+        tensors["rng/cuda"] = torch.cuda.get_rng_state(method.device)
+    tensors.update({f"running/{k}": torch.as_tensor(v) for k, v in running.items()})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    metadata = {
+        "fingerprint": fingerprint,
+        "step": str(step),
+        "best_score": repr(best_score),
+        "since": str(since),
+        "history": json.dumps(method.history),
+        "scheduler": json.dumps(scheduler.state_dict() if scheduler is not None else None),
+        # a scheduler changes the groups' learning rates in place: keep them too
+        "lrs": json.dumps([group["lr"] for group in optimizer.param_groups]),
+    }
+    io.write_bytes(path, save(tensors, metadata))
+
+
+def _load_state(path: Path, fingerprint: str, method, optimizer, scheduler,
+                generator: torch.Generator):
+    """Restore a saved training state into the live objects; None when there is none to use."""
+    if not path.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError):
+        return None  # a damaged state is ignored: training starts over
+    if metadata.get("fingerprint") != fingerprint:
+        return None
+    device = method.device
+    method.modules.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+    best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best/")} or None
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim/"):
+            _, index, name = key.split("/", 2)
+            state.setdefault(int(index), {})[name] = value if name == "step" else value.to(device)
+    optim_state = optimizer.state_dict()
+    optim_state["state"] = state
+    for group, lr in zip(optim_state["param_groups"], json.loads(metadata["lrs"])):
+        group["lr"] = lr
+    optimizer.load_state_dict(optim_state)
+    if scheduler is not None:
+        scheduler.load_state_dict(json.loads(metadata["scheduler"]))
+    torch.set_rng_state(tensors["rng/global"])
+    generator.set_state(tensors["rng/generator"])
+    if "rng/cuda" in tensors and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng/cuda"], device)
+    running = {k[8:]: v.to(device) for k, v in tensors.items() if k.startswith("running/")}
+    method.history = json.loads(metadata["history"])
+    return (int(metadata["step"]), float(metadata["best_score"]), best, running,
+            int(metadata["since"]))

@@ -1,0 +1,51 @@
+"""An interrupted training resumes from its saved state and ends with identical numbers."""
+
+import numpy as np
+import pytest
+
+from s4aqa.config import RunConfig
+from s4aqa.data.synthetic import make_staged_actions
+from s4aqa.engine import trainer
+from s4aqa.engine.run import run_training
+
+OPTIONS = {"steps": 60, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 10,
+           "schedule": "cosine"}
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["s4aqa", "aa"])
+def test_resume_matches_uninterrupted(tmp_path, monkeypatch, method):
+    data = make_staged_actions(n_train=80, n_test=30, dim=8, seed=1)
+    config = RunConfig(method=method, label_ratio=0.4, seed=3, options=OPTIONS)
+    reference = run_training(config, data)
+
+    saved = trainer._save_state
+    calls = {"n": 0}
+
+    def save_then_die(*args, **kwargs):
+        saved(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:  # die right after the first saved state (step 20)
+            raise _Killed
+
+    monkeypatch.setattr(trainer, "_save_state", save_then_die)
+    with pytest.raises(_Killed):
+        run_training(config, data, state_dir=tmp_path)
+    assert (tmp_path / trainer.STATE_FILE).exists()
+    monkeypatch.setattr(trainer, "_save_state", saved)
+    resumed = run_training(config, data, state_dir=tmp_path)
+    np.testing.assert_array_equal(resumed.predictions, reference.predictions)
+    assert resumed.method.history == reference.method.history
+
+
+def test_state_of_another_config_is_ignored(tmp_path):
+    data = make_staged_actions(n_train=80, n_test=30, dim=8, seed=1)
+    first = RunConfig(method="aa", label_ratio=0.4, seed=3, options={**OPTIONS, "steps": 120})
+    run_training(first, data, state_dir=tmp_path)  # leaves state at step 100
+    assert (tmp_path / trainer.STATE_FILE).exists()
+    second = RunConfig(method="aa", label_ratio=0.4, seed=3, options=OPTIONS)
+    np.testing.assert_array_equal(run_training(second, data, state_dir=tmp_path).predictions,
+                                  run_training(second, data).predictions)
