@@ -14,7 +14,7 @@ FAST = {"steps": 40, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 
 
 @pytest.fixture(scope="module")
 def data():
-    return make_staged_actions(n_train=120, n_test=60, dim=16, seed=2)
+    return make_staged_actions(n_train=120, n_test=60, dim=16, seed=2, appearance=0.5)
 
 
 def _parts(data, ratio=0.3, seed=0):

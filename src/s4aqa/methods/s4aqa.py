@@ -99,14 +99,20 @@ class S4AQA(DeepMethod):
 
     def recover(self, x: torch.Tensor) -> Recovery:
         """Mask a span of each video, encode the rest, and recover the hidden features."""
-        o = self.options
-        encoder, decoder = self.modules["encoder"], self.modules["decoder"]
+        mask, positions = self.draw_mask(x)
+        tokens = self.modules["encoder"].tokens(x, mask)
+        return self.recovered(tokens, x, positions)
+
+    def draw_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, segments, _ = x.shape
-        span = masked_count(o.mask_span, segments)
-        mask, positions = span_mask(batch, segments, span, None, x.device)
-        tokens = encoder.tokens(x, mask)
+        return span_mask(batch, segments, masked_count(self.options.mask_span, segments),
+                         None, x.device)
+
+    def recovered(self, tokens: torch.Tensor, x: torch.Tensor, positions: torch.Tensor) -> Recovery:
+        """Φ's output for the masked positions of encoded masked videos, and its target."""
+        decoder = self.modules["decoder"]
         pooled = tokens.mean(dim=1)
-        if o.recover_from == "token":
+        if self.options.recover_from == "token":
             recovered = decoder(torch.gather(
                 tokens, 1, positions[..., None].expand(-1, -1, tokens.shape[-1])))
         else:
@@ -117,24 +123,38 @@ class S4AQA(DeepMethod):
 
     def loss(self, labeled, unlabeled, progress):
         o = self.options
-        encoder = self.modules["encoder"]
-        f_l = encoder(labeled["x"])
+        x_l = labeled["x"]
+        if not (o.msfr or o.rda):
+            f_l = self.modules["encoder"](x_l)
+            reg = F.mse_loss(self.modules["regressor"](f_l), labeled["y"])
+            return reg, {"reg": reg}
+        x_u = unlabeled["x"]
+        # one fused encoder pass over [labeled, unlabeled (for RDA), masked (for MSFR)]: the
+        # encoder treats videos independently, so this equals separate passes, with fewer launches
+        inputs = [x_l] + ([x_u] if o.rda else [])
+        masks = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in inputs]
+        if o.msfr:
+            x_rec = torch.cat([x_u, x_l]) if o.recover_on == "all" else x_u
+            mask, positions = self.draw_mask(x_rec)
+            inputs.append(x_rec)
+            masks.append(mask)
+        tokens = self.modules["encoder"].tokens(torch.cat(inputs), torch.cat(masks))
+        sizes = [x.shape[0] for x in inputs]
+        chunks = list(torch.split(tokens, sizes))
+        f_l = chunks[0].mean(dim=1)
         reg = F.mse_loss(self.modules["regressor"](f_l), labeled["y"])
         parts = {"reg": reg}
         total = reg
-        if not (o.msfr or o.rda):
-            return total, parts
-        x_u = unlabeled["x"]
-        masked_rep = None
+        reps = [f_l]
+        if o.rda:
+            reps.append(chunks[1].mean(dim=1))
         if o.msfr:
-            x_rec = torch.cat([x_u, labeled["x"]]) if o.recover_on == "all" else x_u
-            recovery = self.recover(x_rec)
+            recovery = self.recovered(chunks[-1], x_rec, positions)
             rcvr = F.l1_loss(recovery.recovered, recovery.target)
-            masked_rep = recovery.pooled[: x_u.shape[0]]
             parts["rcvr"] = rcvr
             total = total + o.lambda_rcvr * rcvr
+            reps.append(recovery.pooled[: x_u.shape[0]])  # f̈^u
         if o.rda:
-            reps = [f_l, encoder(x_u)] + ([masked_rep] if masked_rep is not None else [])
             domain = torch.cat([torch.ones(f_l.shape[0], device=f_l.device),
                                 torch.zeros(sum(r.shape[0] for r in reps[1:]), device=f_l.device)])
             logits = self.modules["discriminator"](
