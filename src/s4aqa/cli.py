@@ -120,6 +120,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from s4aqa.engine.score import score_videos, scores_table
+
+    if args.batch_size < 1:
+        raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
+    results = score_videos(args.videos, args.run, device=args.device, batch_size=args.batch_size,
+                           segments=args.segments, weights=args.weights)
+    for vid, _, error in results:
+        if error:
+            print(f"s4aqa: skipped {vid}: {error}", file=sys.stderr)
+    text = scores_table(results)
+    if args.out:
+        io.write_text(args.out, text)
+        print(f"{sum(s is not None for _, s, _ in results)} videos scored -> {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 1 if any(error for _, _, error in results) else 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from s4aqa.methods.registry import available
 
@@ -234,6 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default=None, help="CSV to write (default: print)")
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(func=cmd_predict)
+
+    from s4aqa.features.cli_commands import add_extract_parser, add_weights_parser
+
+    add_weights_parser(sub)
+    add_extract_parser(sub)
+    score = sub.add_parser("score", help="score raw videos with a trained run (decode, I3D, predict)")
+    score.add_argument("videos", nargs="+", metavar="VIDEO")
+    score.add_argument("--run", required=True, help="a run folder of `s4aqa train`")
+    score.add_argument("--segments", default=None,
+                       help="how to cut the videos (default: as the run's training features were made)")
+    score.add_argument("--weights", default=None, help="I3D weights (default: the `s4aqa weights` cache)")
+    score.add_argument("--device", default="cpu")
+    score.add_argument("--batch-size", type=int, default=8)
+    score.add_argument("--out", default=None, help="CSV to write (default: print)")
+    score.set_defaults(func=cmd_score)
 
     methods = sub.add_parser("methods", help="list the methods")
     methods.set_defaults(func=cmd_methods)

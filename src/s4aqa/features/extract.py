@@ -158,6 +158,9 @@ def iter_video_features(videos: Iterable[tuple[str, str | os.PathLike]] | Iterab
     states: dict[str, _State] = {}
     for item in videos:
         vid, path = item if isinstance(item, tuple) else (Path(item).stem, item)
+        if vid in states:
+            raise S4AQAError(f"two videos share the id '{vid}' ({states[vid].path} and {path}); "
+                             "rename one, or pass (id, path) pairs")
         jobs.put((vid, Path(path)))
         states[vid] = _State(Path(path))
     if not states:

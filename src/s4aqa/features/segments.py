@@ -3,8 +3,9 @@
 Three kinds, all by decoded-frame index (the frame rate is recorded, never used to resample):
 
 ``mtl``
-    The MTL-AQA convention: the video is sampled to 103 frames (evenly spaced; a 103-frame video is
-    taken as is) and cut into 10 clips of 16 frames starting at 0, 10, 20, ..., 80 and 87.
+    The MTL-AQA convention: the video is sampled to 103 frames (evenly spaced over the whole video;
+    a 103-frame video is taken as is, a shorter one repeats frames) and cut into 10 clips of 16
+    frames starting at 0, 10, 20, ..., 80 and 87.
 ``uniform:T``
     ``T`` clips spread evenly over the whole video: starts ``round(i * (N - L) / (T - 1))``
     (one clip: the centre one). Clips overlap when the video is short.

@@ -40,6 +40,10 @@ class Method:
         self.device = torch.device(device)
         self.label = self.name
         self.history: list[dict[str, float]] = []
+        # where a deep method keeps resumable training state (None: not kept), and how often
+        self.state_dir = None
+        self.state_fingerprint = ""
+        self.checkpoint_every = 20
 
     @classmethod
     def from_options(cls, overrides: Mapping[str, Any] | None, seed: int = 0,
@@ -88,6 +92,34 @@ def as_array(features: np.ndarray | FeatureSet) -> np.ndarray:
     if array.ndim != 3:
         raise S4AQAError(f"expected features of shape (N, T, D), got {array.shape}")
     return array
+
+
+def check_shape(array: np.ndarray, shape: tuple[int, int] | None, label: str = "method") -> None:
+    """Raise a clear error when (N, T, D) features do not match the trained (T, D)."""
+    if shape is None:
+        raise S4AQAError(f"method '{label}' has not been trained or loaded")
+    if tuple(array.shape[1:]) != tuple(shape):
+        raise S4AQAError(
+            f"features have shape (T, D) = {tuple(array.shape[1:])} but the model was "
+            f"trained on {tuple(shape)}; resample or re-extract them"
+        )
+
+
+POOLINGS = ("mean", "mean_max", "mean_std")
+
+
+def pool_segments(features: np.ndarray | FeatureSet, how: str = "mean") -> np.ndarray:
+    """One vector per video for the classical methods: (N, T, D) -> (N, D) mean over segments,
+    or (N, 2D) with the maximum (``mean_max``) or the standard deviation (``mean_std``) appended."""
+    array = as_array(features).astype(np.float64)
+    mean = array.mean(axis=1)
+    if how == "mean":
+        return mean
+    if how == "mean_max":
+        return np.concatenate([mean, array.max(axis=1)], axis=1)
+    if how == "mean_std":
+        return np.concatenate([mean, array.std(axis=1)], axis=1)
+    raise S4AQAError(f"unknown pooling '{how}'; use one of {', '.join(POOLINGS)}")
 
 
 @dataclass
@@ -201,11 +233,7 @@ class DeepMethod(Method):
         if self.modules is None:
             raise S4AQAError("the method has not been trained or loaded")
         array = as_array(features)
-        if tuple(array.shape[1:]) != tuple(self.shape):
-            raise S4AQAError(
-                f"features have shape (T, D) = {tuple(array.shape[1:])} but the model was "
-                f"trained on {tuple(self.shape)}; resample or re-extract them"
-            )
+        check_shape(array, self.shape, self.label)
         self.modules.eval()
         out = []
         with torch.no_grad():
@@ -245,6 +273,9 @@ class _Constant(nn.Module):
     def __init__(self, value: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("value", torch.as_tensor(np.asarray(value), dtype=torch.float32))
+
+
+Constant = _Constant  # public name, for methods that store other fixed tensors (e.g. score bins)
 
 
 def dataclass_fields(cls: type) -> list[str]:

@@ -10,10 +10,15 @@ import torch
 
 
 class _ReverseGradient(torch.autograd.Function):
+    generate_vmap_rule = True  # also usable when several models train at once under vmap
+
     @staticmethod
-    def forward(ctx, x: torch.Tensor, coefficient: float) -> torch.Tensor:
-        ctx.coefficient = coefficient
+    def forward(x: torch.Tensor, coefficient: float) -> torch.Tensor:
         return x.view_as(x)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.coefficient = inputs[1]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):

@@ -80,3 +80,26 @@ def bad_npy():
 @pytest.fixture(params=BAD_NPY_KINDS)
 def bad_npy_kind(request):
     return request.param
+
+
+# ---- text files for property tests -----------------------------------------------------------------
+_EDITS = ["", ",", ";", "x", "\n", "\r\n", "\t", '"', " ", "\x00", "9", ".", "-", "é", "\xff"]
+
+
+def _text_variants(valid):
+    """Bytes drawn from ``valid`` text: as is, with one character edited, or arbitrary bytes."""
+    from hypothesis import strategies as st
+
+    def edit(args):
+        text, position, insert, replace = args
+        position %= len(text) + 1
+        return (text[:position] + insert + text[position + replace:]).encode()
+
+    edited = st.tuples(valid, st.integers(0, 10_000), st.sampled_from(_EDITS), st.integers(0, 2)).map(edit)
+    return st.one_of(valid.map(str.encode), edited, edited, st.binary(max_size=120))
+
+
+@pytest.fixture
+def text_variants():
+    """text_variants(valid_text_strategy) -> strategy of bytes: valid, edited, or random."""
+    return _text_variants

@@ -106,18 +106,21 @@ def test_arguments_are_checked(tiny):
         fisv.read(tiny, segments=0)
 
 
-TOKENS = st.sampled_from(["1", "2", "3", "9", "20.5", "-1", "x", "nan", "1e999", "", " ", "\t", "é"])
-LINE = st.lists(TOKENS, max_size=6).map(" ".join)
-TEXT = st.one_of(st.binary(max_size=120), st.lists(LINE, max_size=5).map(lambda lines: "\n".join(lines).encode()))
+def _label_file(ids):
+    """Valid label lines for some of ``ids``."""
+    number = st.sampled_from(["20.5", "7", "-1", "1e3", "nan"])
+    return st.lists(st.tuples(st.sampled_from(ids), number, number, st.sampled_from(["", " 0", " 2"])),
+                    min_size=1, max_size=3, unique_by=lambda row: row[0]).map(
+        lambda rows: "".join(f"{i} {tes} {pcs}{ded}\n" for i, tes, pcs, ded in rows))
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(train=TEXT, test=TEXT)
-def test_any_label_files_give_a_featureset_or_a_clean_error(tmp_path, save_npy, train, test):
-    for video_id in (1, 2, 3):
+@given(data=st.data())
+def test_any_label_files_give_a_featureset_or_a_clean_error(tmp_path, save_npy, text_variants, data):
+    for video_id in (1, 2, 3, 4):
         save_npy(tmp_path / fisv.FEATURE_FOLDER / f"{video_id}.npy", np.ones((5, 2), dtype=np.float16))
-    (tmp_path / "train.txt").write_bytes(train)
-    (tmp_path / "test.txt").write_bytes(test)
+    (tmp_path / "train.txt").write_bytes(data.draw(text_variants(_label_file(["1", "2"]))))
+    (tmp_path / "test.txt").write_bytes(data.draw(text_variants(_label_file(["3", "4", "9"]))))
     try:
         result = fisv.read(tmp_path, segments=2)
     except S4AQAError as error:

@@ -8,7 +8,6 @@ reach the user.
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -20,9 +19,6 @@ from s4aqa.errors import S4AQAError
 # numpy dtype kinds that hold numbers we can turn into float32 features:
 # bool, signed and unsigned integers, floats. Complex, object, strings, dates are refused.
 NUMERIC_KINDS = frozenset("biuf")
-
-# np.load raises these for truncated, corrupt or non-.npy files.
-_NPY_READ_ERRORS = (ValueError, OSError, EOFError, MemoryError, TypeError, zipfile.BadZipFile)
 
 
 # ---- paths -----------------------------------------------------------------------------------
@@ -121,7 +117,7 @@ def parse_number(text: str, where: str, column: str) -> float:
             f"{where}: {column} is {text[:40]!r}, not a number; fix the value"
         ) from None
     if not np.isfinite(value):
-        raise S4AQAError(f"{where}: {column} is {text[:40]!r}; scores must be finite numbers")
+        raise S4AQAError(f"{where}: {column} is {text[:40]!r}; use a finite number")
     return value
 
 
@@ -177,7 +173,7 @@ def choose_target(target: str | None, choices: Sequence[str], default: str, data
 
 def refuse_task(task: str | None, dataset: str) -> None:
     if task is not None:
-        raise S4AQAError(f"{dataset}: this dataset has one action class; drop task={task!r}")
+        raise S4AQAError(f"{dataset}: this dataset has no tasks or groups to select; drop task={task!r}")
 
 
 def select_group(groups: Sequence[str], task: str, dataset: str) -> str:
@@ -248,7 +244,9 @@ def load_npy(path: Path, allow_vector: bool = False) -> np.ndarray:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise S4AQAError(f"{path}: feature file not found; extract it or fix features=") from None
-    except _NPY_READ_ERRORS as exc:
+    except Exception as exc:  # noqa: BLE001
+        # np.load parses the header with Python's tokenizer and ast, so a corrupt file can raise
+        # ValueError, EOFError, OSError, MemoryError, tokenize.TokenError, SyntaxError, ...
         reason = str(exc).split(". ")[0][:120] or type(exc).__name__
         raise S4AQAError(
             f"{path}: not a readable .npy array ({reason}); re-save it with numpy.save"
@@ -267,7 +265,16 @@ def load_sequences(paths: Sequence[Path], allow_vector: bool = False) -> list[np
 def load_pickle(path: Path, expected: type | tuple[type, ...], what: str, hint: str) -> Any:
     """Unpickle ``path`` through the restricted unpickler and check the top-level type."""
     require_file(path, what, hint)
-    value = safe_pickle.load(path)
+    try:
+        value = safe_pickle.load(path)
+    except S4AQAError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        # A corrupt pickle can make numpy's array rebuilding or codecs raise LookupError,
+        # RuntimeError, SystemError ... that safe_pickle does not translate.
+        raise S4AQAError(
+            f"{path}: not a readable {what} ({type(exc).__name__}); check the file is complete"
+        ) from None
     if not isinstance(value, expected):
         names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
         raise S4AQAError(

@@ -81,13 +81,20 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         keys += [_dive_key(key, str(root / name)) for key in split_keys]
         splits += [split] * len(split_keys)
     ids = [dive_id(key) for key in keys]
-    common.check_unique(ids, [f"{split} split" for split in splits], "finediving")
+    common.check_unique(ids, [SPLIT_FILES[split] for split in splits], "finediving")
     missing = [dive_id(key) for key in keys if key not in annotations]
     if missing:
         raise S4AQAError(
             f"{annotation_path}: {len(missing)} split keys have no annotation ({common.describe(missing)}); "
             "use the annotation and split files of the same release"
         )
+
+    # labels first: a broken annotation is reported before thousands of feature files are read
+    source = str(annotation_path)
+    scores = np.array([common.annotation_number(annotations[k], target, k, source) for k in keys])
+    difficulty = np.array([common.annotation_number(annotations[k], "difficulty", k, source) for k in keys])
+    names = [annotations[k]["action_type"] for k in keys]
+    class_index = {name: i for i, name in enumerate(action_types)}
 
     folder = common.as_path(features) or root / "features"
     common.require_dir(folder, "features",
@@ -96,12 +103,6 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     paths = common.locate_features(ids, folder, lambda video_id: _feature_names(by_id[video_id]),
                                    "finediving", "train_split.pkl/test_split.pkl")
     sequences = common.load_sequences(paths, allow_vector=True)
-
-    source = str(annotation_path)
-    scores = np.array([common.annotation_number(annotations[k], target, k, source) for k in keys])
-    difficulty = np.array([common.annotation_number(annotations[k], "difficulty", k, source) for k in keys])
-    names = [annotations[k]["action_type"] for k in keys]
-    class_index = {name: i for i, name in enumerate(action_types)}
     return FeatureSet.from_sequences(
         ids, sequences, scores, splits, segments,
         meta={"difficulty": difficulty, "action_type": np.array(names, dtype=object)},

@@ -85,8 +85,8 @@ def _header(path: Path, line: int, cells: list[str]) -> dict[str, int]:
     return {name: index for index, name in enumerate(names)}
 
 
-def read_labels(path: Path) -> tuple[list[str], list[float], list[str], list[str] | None, list[str]]:
-    """ids, scores (NaN = unknown), splits, groups (None without a group column), 'file line N'."""
+def read_labels(path: Path) -> tuple[list[str], list[float], list[str], list[str] | None]:
+    """ids, scores (NaN = unknown), splits and groups (None without a group column)."""
     rows = _rows(path, common.read_text(path, "score table", HINT))
     header_line, header_cells = rows[0]
     column = _header(path, header_line, header_cells)
@@ -122,7 +122,7 @@ def read_labels(path: Path) -> tuple[list[str], list[float], list[str], list[str
         groups.append(cells[column["group"]] if "group" in column else "")
         sources.append(f"line {line}")
     common.check_unique(ids, sources, str(path))
-    return ids, scores, splits, (groups if "group" in column else None), sources
+    return ids, scores, splits, (groups if "group" in column else None)
 
 
 def read(root: Path, *, target: str | None = None, task: str | None = None,
@@ -133,7 +133,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     if target is not None and str(target).strip().lower() != "score":
         raise S4AQAError(f"folder: scores.csv has one score column; drop target={target!r}")
     common.require_dir(root, "dataset", "check --root")
-    ids, scores, splits, groups, _ = read_labels(root / LABEL_FILE)
+    ids, scores, splits, groups = read_labels(root / LABEL_FILE)
     if task is not None:
         if groups is None:
             raise S4AQAError(

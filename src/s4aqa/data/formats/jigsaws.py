@@ -40,6 +40,7 @@ statistics; methods standardise with their training statistics. ``features=FOLDE
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -57,6 +58,8 @@ GRS_ITEMS = ("respect_for_tissue", "suture_needle_handling", "time_and_motion",
              "flow_of_operation", "overall_performance", "quality_of_final_product")
 META_HINT = "each line must be: trial, skill (N/I/E), GRS total, then the 6 GRS item scores"
 KINEMATICS_HINT = f"each line must hold the {CHANNELS} kinematic values of one frame"
+
+log = logging.getLogger(__name__)
 
 
 # ---- meta files ------------------------------------------------------------------------------
@@ -229,18 +232,23 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         tasks = {chosen: tasks[chosen]}
 
     kept: list[dict] = []
-    skipped: list[str] = []
+    listed = 0
     for task_name, meta_path in tasks.items():
         task_dir = meta_path.parent
         trials = read_meta(meta_path)
         common.check_unique([t["trial"] for t in trials], [t["source"] for t in trials], str(meta_path))
+        listed += len(trials)
         available = []
         for trial in trials:
             if feature_folder is not None:
                 trial["path"] = feature_folder / f"{trial['trial']}.npy"
             else:
                 trial["path"] = task_dir / "kinematics" / "AllGestures" / f"{trial['trial']}.txt"
-            (available if common.is_file(trial["path"]) else skipped).append(trial)
+            if common.is_file(trial["path"]):
+                available.append(trial)
+        if len(available) < len(trials):
+            log.warning("jigsaws: %d of %d trials in %s have no %s file; skipped", len(trials) - len(available),
+                        len(trials), meta_path.name, "feature" if feature_folder else "kinematics")
         fold_file = common.first_existing([task_dir / "folds.txt", task_dir / "folds.json",
                                            root / "folds.json"])
         for trial, fold in zip(available, assign_folds(available, fold_file)):
@@ -249,7 +257,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     if not kept:
         where = feature_folder or "<Task>/kinematics/AllGestures/"
         raise S4AQAError(
-            f"jigsaws: none of the {len(skipped)} trials in the meta files of {', '.join(tasks)} has a "
+            f"jigsaws: none of the {listed} trials in the meta files of {', '.join(tasks)} has a "
             f"{'feature' if feature_folder else 'kinematics'} file in {where}; check --root / features="
         )
     common.check_unique([t["trial"] for t in kept], [t["source"] for t in kept], "jigsaws")

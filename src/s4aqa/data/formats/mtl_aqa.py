@@ -156,14 +156,15 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     if common.is_file(feature_path):
         ids, sequences, scores, splits, keys = _pickled_features(feature_path)
         annotation_path = common.first_existing(root / name for name in ANNOTATION_FILES)
+        common.check_unique(ids, [f"{feature_path.name} {split}" for split in splits], "mtl_aqa")
         if keys is None or annotation_path is None:
             if target != "final_score":
                 raise S4AQAError(
                     f"{feature_path}: target {target!r} needs train_keys/test_keys in the pickle and "
                     f"{ANNOTATION_FILES[0]} in {root}; use target='final_score'"
                 )
-            common.check_unique(ids, [f"{split} split" for split in splits], "mtl_aqa")
             return FeatureSet.from_sequences(ids, sequences, scores, splits, segments, name="mtl_aqa")
+        labels = _labels(read_annotations(annotation_path), keys, annotation_path)
     else:
         annotation_path = _annotation_path(root)
         keys, splits = [], []
@@ -172,6 +173,9 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
             keys += split_keys
             splits += [split] * len(split_keys)
         ids = [clip_id(key) for key in keys]
+        common.check_unique(ids, [SPLIT_FILES[split] for split in splits], "mtl_aqa")
+        # labels first: a broken label file is reported before thousands of feature files are read
+        labels = _labels(read_annotations(annotation_path), keys, annotation_path)
         common.require_dir(feature_path, "features",
                            "put the per-clip <VV>_<CC>.npy files in root/features or pass features=")
         paths = common.locate_features(
@@ -180,8 +184,6 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
             "mtl_aqa", "train_split_0.pkl/test_split_0.pkl")
         sequences = common.load_sequences(paths, allow_vector=True)
 
-    common.check_unique(ids, [f"{split} split" for split in splits], "mtl_aqa")
-    labels = _labels(read_annotations(annotation_path), keys, annotation_path)
     return FeatureSet.from_sequences(
         ids, sequences, labels[target], splits, segments,
         meta={"difficulty": labels["difficulty"], "video": np.array([k[0] for k in keys], dtype=np.int64)},

@@ -48,7 +48,7 @@ def read_labels(path: Path, score_column: str) -> list[tuple[str, float, float, 
     """(name, score, penalty, video_length, 'file line N') per line; NaN for absent optional columns."""
     rows = common.text_rows(common.read_text(path, "label", HINT))
     header_line, first_fields = rows[0]
-    if first_fields[0].lower() == "video_name":
+    if "video_name" in (field.lower() for field in first_fields):
         header = [name.lower() for name in first_fields]
         rows = rows[1:]
         if len(set(header)) != len(header):

@@ -1,0 +1,350 @@
+"""The paper's tables and figures as data, and their expansion into runs.
+
+A :class:`Protocol` says which label ratios, which methods (with which option grid), whether
+each task is run on its own with k-fold cross-validation, and what extra output a run keeps
+(the unlabeled representations for the t-SNE of Fig. 4). :func:`expand` turns a protocol,
+a dataset and a number of seeds into the list of :class:`RunSpec`; every run is identified by
+its cache key (``s4aqa.experiments.cache.run_key``) and nothing else.
+
+Choices (also written at the top of every report):
+
+- **Seeds pair.** Seed ``s`` fixes the labeled subset (``make_split``) and, with ``init`` ``i``,
+  the initialisation (method seed ``1000 s + i``), so methods run under one seed differ only
+  by the method. ``inits`` > 1 averages several initialisations per seed.
+- **table2** (groups): one run per seed over all groups; the report reads each group's
+  Spearman from the run's ``test_spearman_per_group`` and the average (Fisher's z over groups)
+  from ``test_spearman``.
+- **table3** (k-fold per task): one run per (task, fold, seed); a task is a group of the
+  dataset (all videos when it has none), a fold its ``meta['fold']``. The report averages the
+  fold runs of a task through Fisher's z, and the tasks' values through Fisher's z again.
+- **fig5**: the (λ1, λ2) grid is the options ``lambda_rcvr`` x ``lambda_adv`` of ``s4aqa``;
+  other methods of the protocol (``aa``) run once as the reference.
+- **fig6**: label ratios 5% .. 100%. At 100% there is no unlabeled video: semi-supervised
+  methods (``uses_unlabeled``) are recorded as *skipped* (not failed) and nothing is drawn
+  there; supervised methods (``aa``, ``svr`` ...) run and give the fully supervised end point.
+- Global option overrides (``--set key=value``) go to every method whose options have that
+  field, and only to those; a key no method of the protocol knows is an error. A protocol's
+  own grid values win over them.
+- Methods: without ``--methods`` a protocol runs its default list, keeping those registered
+  now (the others are listed in the report as not registered); with ``--methods`` every name
+  must be registered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from s4aqa.config import RunConfig
+from s4aqa.errors import S4AQAError
+from s4aqa.methods.options import parse_options
+
+# ---- the paper's published numbers (METHOD.md) ---------------------------------------------
+# Table I, MTL-AQA; aa's values come from the ablation (Tables IV, V), same setting.
+_TABLE1 = {
+    0.1: {"svr": 0.427, "usdl": 0.530, "c3d_avg_stl": 0.561, "c3d_avg_mtl": 0.584,
+          "coreg": 0.487, "pseudo_label": 0.622, "vat": 0.635, "s4l": 0.621, "aa": 0.618,
+          "s4aqa": 0.676},
+    0.4: {"svr": 0.565, "usdl": 0.646, "c3d_avg_stl": 0.632, "c3d_avg_mtl": 0.656,
+          "coreg": 0.526, "pseudo_label": 0.716, "vat": 0.724, "s4l": 0.721, "aa": 0.703,
+          "s4aqa": 0.746},
+}
+_ABLATION = {
+    0.1: {"aa": 0.618, "aa+rda": 0.634, "aa+msfr": 0.661, "s4aqa": 0.676},
+    0.4: {"aa": 0.703, "aa+rda": 0.726, "aa+msfr": 0.732, "s4aqa": 0.746},
+}
+
+
+def _groups(names: Sequence[str], rows: Mapping[str, Sequence[float]]) -> dict:
+    return {method: dict(zip([*names, "avg"], values)) for method, values in rows.items()}
+
+
+# Table II, Rhythmic Gymnastics, 40%: Ball / Clubs / Hoop / Ribbon / Avg.
+_TABLE2 = {0.4: _groups(("ball", "clubs", "hoop", "ribbon"), {
+    "svr": (0.175, 0.243, 0.261, 0.309, 0.248),
+    "action_net": (0.196, 0.403, 0.319, 0.305, 0.308),
+    "coreg": (0.230, 0.338, 0.331, 0.268, 0.292),
+    "pseudo_label": (0.183, 0.330, 0.346, 0.305, 0.292),
+    "vat": (0.208, 0.355, 0.345, 0.292, 0.301),
+    "s4l": (0.209, 0.325, 0.324, 0.290, 0.288),
+    "s4aqa": (0.248, 0.388, 0.372, 0.357, 0.342),
+})}
+# Table III, JIGSAWS, 50%: Suturing / Needle Passing / Knot Tying / Avg.
+_TABLE3 = {0.5: _groups(("suturing", "needlepassing", "knottying"), {
+    "usdl": (0.439, 0.351, 0.680, 0.505),
+    "pseudo_label": (0.445, 0.501, 0.714, 0.566),
+    "vat": (0.524, 0.526, 0.749, 0.612),
+    "s4l": (0.455, 0.529, 0.730, 0.585),
+    "s4aqa": (0.533, 0.552, 0.813, 0.655),
+})}
+
+LAMBDA_RCVR = (0.1, 0.3, 1.0, 3.0)     # λ1 of Fig. 5 (s4aqa's default is 1.0)
+LAMBDA_ADV = (0.001, 0.01, 0.1, 1.0)   # λ2 of Fig. 5 (s4aqa's default is 0.01)
+FIG6_RATIOS = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+ABLATION_LABELS = {"aa": "AA", "aa+rda": "AA+RDA", "aa+msfr": "AA+MSFR",
+                   "s4aqa": "AA+MSFR+RDA (s4aqa)"}
+
+# Targets a protocol runs on when --target is not given (None: the reader's default).
+DATASET_TARGETS: dict[str, tuple[str | None, ...]] = {"fisv": ("tes", "pcs")}
+
+EMBEDDING = "embedding"  # extra output: unlabeled representations and their true scores
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """One table or figure of the paper, as data."""
+
+    name: str
+    title: str
+    kind: str                      # table | groups | kfold | tsne | grid | curve
+    ratios: tuple[float, ...]
+    methods: tuple[str, ...]       # default method list, in display order
+    grid: Mapping[str, Mapping[str, tuple]] = field(default_factory=dict)
+    per_task_folds: bool = False   # one run per (task, fold): table3
+    extras: tuple[str, ...] = ()
+    reference: str = "aa"          # paired differences are taken against this method
+    paper_dataset: str | None = None
+    paper: Mapping[float, Mapping[str, Any]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def label(self, method: str) -> str:
+        return self.labels.get(method, method)
+
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    Protocol("table1", "Table I: test Spearman at 10% and 40% labels, all methods", "table",
+             (0.1, 0.4),
+             ("svr", "usdl", "c3d_avg_stl", "c3d_avg_mtl", "coreg", "pseudo_label", "vat",
+              "s4l", "aa", "s4aqa"),
+             paper_dataset="mtl_aqa", paper=_TABLE1,
+             note="Paper column: MTL-AQA, Table I (aa from the ablation, Tables IV/V)."),
+    Protocol("table2", "Table II: test Spearman per group and their Fisher-z average, 40% labels",
+             "groups", (0.4,),
+             ("svr", "action_net", "coreg", "pseudo_label", "vat", "s4l", "aa", "s4aqa"),
+             paper_dataset="rg", paper=_TABLE2,
+             note="One run per seed over all groups; paper column: Rhythmic Gymnastics, "
+                  "Table II (Ball/Clubs/Hoop/Ribbon/Avg)."),
+    Protocol("table3", "Table III: k-fold cross-validation per task, 50% labels", "kfold",
+             (0.5,), ("usdl", "pseudo_label", "vat", "s4l", "aa", "s4aqa"),
+             per_task_folds=True, paper_dataset="jigsaws", paper=_TABLE3,
+             note="One run per (task, fold, seed); folds and tasks averaged through Fisher's z; "
+                  "paper column: JIGSAWS, Table III (Suturing/Needle Passing/Knot Tying/Avg)."),
+    Protocol("ablation", "Ablation (Tables IV, V): AA, AA+RDA, AA+MSFR, AA+MSFR+RDA", "table",
+             (0.1, 0.4), ("aa", "aa+rda", "aa+msfr", "s4aqa"),
+             paper_dataset="mtl_aqa", paper=_ABLATION, labels=ABLATION_LABELS,
+             note="Paper column: MTL-AQA, Tables IV/V."),
+    Protocol("fig4", "Fig. 4: t-SNE of the unlabeled representations, coloured by true score",
+             "tsne", (0.1,), ("aa", "aa+msfr", "s4aqa"), extras=(EMBEDDING,),
+             labels=ABLATION_LABELS,
+             note="The figure shows the first seed and initialisation; the table adds how well "
+                  "a video's 10 nearest neighbours in representation space predict its score."),
+    Protocol("fig5", "Fig. 5: test Spearman over the (λ1, λ2) grid of s4aqa", "grid", (0.1,),
+             ("aa", "s4aqa"),
+             grid={"s4aqa": {"lambda_rcvr": LAMBDA_RCVR, "lambda_adv": LAMBDA_ADV}},
+             note="λ1 = lambda_rcvr (MSFR), λ2 = lambda_adv (RDA); aa is the reference."),
+    Protocol("fig6", "Fig. 6: test Spearman against the labeled proportion", "curve",
+             FIG6_RATIOS,
+             ("svr", "coreg", "pseudo_label", "vat", "s4l", "usdl", "aa", "s4aqa"),
+             note="At 100% labels semi-supervised methods have no unlabeled video: their runs "
+                  "are skipped and not drawn; supervised methods give the fully supervised end."),
+)}
+
+
+def get_protocol(name: str) -> Protocol:
+    if name not in PROTOCOLS:
+        raise S4AQAError(f"unknown protocol '{name}'; choose one of {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+# ---- runs --------------------------------------------------------------------------------------
+@dataclass
+class RunSpec:
+    """One run of a protocol: a RunConfig plus where it sits in the protocol's tables.
+
+    ``options`` is every option the method runs with (preset, defaults and overrides, typed);
+    ``overrides`` only those set beyond the method's defaults (shown in results.csv);
+    ``variant`` the protocol's grid values of this run (fig5). ``extras`` are outputs a run
+    must keep; they are not part of the cache key.
+    """
+
+    protocol: str
+    dataset: str
+    root: str | None
+    target: str | None
+    task: str | None
+    fold: int | None
+    method: str
+    options: dict[str, Any]
+    overrides: dict[str, Any]
+    variant: dict[str, Any]
+    label_ratio: float
+    seed: int
+    init: int
+    val_fraction: float = 0.2
+    segments: int | None = None
+    features: str | None = None
+    device: str = "cpu"
+    extras: tuple[str, ...] = ()
+
+    def config(self) -> RunConfig:
+        return RunConfig(dataset=self.dataset, root=self.root, target=self.target,
+                         task=self.task, fold=self.fold, segments=self.segments,
+                         features=self.features, label_ratio=self.label_ratio, seed=self.seed,
+                         init=self.init, val_fraction=self.val_fraction, method=self.method,
+                         options=dict(self.options), device=self.device)
+
+    @property
+    def key(self) -> str:
+        from s4aqa.experiments.cache import run_key
+
+        return run_key(self.config())
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["extras"] = list(self.extras)
+        return out
+
+    @staticmethod
+    def from_dict(values: Mapping[str, Any]) -> "RunSpec":
+        names = {f.name for f in dataclasses.fields(RunSpec)}
+        values = {k: v for k, v in values.items() if k in names}
+        values["extras"] = tuple(values.get("extras") or ())
+        return RunSpec(**values)
+
+
+@dataclass
+class DatasetInfo:
+    """What expansion needs to know of a dataset: its groups (tasks) and folds."""
+
+    name: str
+    groups: list[str]
+    folds: list[int]
+
+    @staticmethod
+    def of(features) -> "DatasetInfo":
+        groups = sorted({str(g) for g in features.groups}) if features.has_groups else []
+        folds = (sorted({int(f) for f in features.meta["fold"]})
+                 if "fold" in features.meta else [])
+        return DatasetInfo(features.name, groups, folds)
+
+
+def resolve_methods(protocol: Protocol, requested: Sequence[str] | None,
+                    registered: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(methods to run, default methods left out because they are not registered)."""
+    registered = set(registered)
+    if requested:
+        requested = list(dict.fromkeys(m.strip() for m in requested if m.strip()))
+        unknown = [m for m in requested if m not in registered]
+        if unknown:
+            raise S4AQAError(f"unknown method(s) {', '.join(unknown)}; registered methods are "
+                             f"{', '.join(sorted(registered))} (see `s4aqa methods`)")
+        return requested, []
+    keep = [m for m in protocol.methods if m in registered]
+    missing = [m for m in protocol.methods if m not in registered]
+    if not keep:
+        raise S4AQAError(f"protocol {protocol.name}: none of its methods "
+                         f"({', '.join(protocol.methods)}) is registered")
+    return keep, missing
+
+
+def option_fields(method: str) -> set[str]:
+    from s4aqa.methods.registry import resolve
+
+    cls, _ = resolve(method)
+    return {f.name for f in dataclasses.fields(cls.Options)}
+
+
+def method_options(method: str, overrides: Mapping[str, Any]) -> tuple[dict, dict]:
+    """(every option of ``method`` typed, the typed values of preset + ``overrides``)."""
+    from s4aqa.methods.registry import resolve
+
+    cls, fixed = resolve(method)
+    merged = {**fixed, **dict(overrides)}
+    options = dataclasses.asdict(parse_options(cls.Options, merged, method))
+    return options, {k: options[k] for k in sorted(merged)}
+
+
+def _canonical_path(path: str | os.PathLike | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _ratio(value: float) -> float:
+    value = float(value)
+    if not 0.0 < value <= 1.0:
+        raise S4AQAError(f"label ratio {value} is outside (0, 1]; use e.g. 0.1 for 10% labels")
+    return value
+
+
+def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
+           root: str | os.PathLike | None = None, targets: Sequence[str | None] | None = None,
+           inits: int = 1, methods: Sequence[str] | None = None,
+           options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
+           val_fraction: float = 0.2, segments: int | None = None,
+           features: str | os.PathLike | None = None, device: str = "cpu",
+           registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
+    """The runs of ``protocol`` on ``dataset``; returns (runs, default methods not registered).
+
+    Runs come in table order (target, ratio, task, fold, method, variant, seed, init);
+    duplicates (one configuration reached twice) are kept once.
+    """
+    if registered is None:
+        from s4aqa.methods.registry import available
+
+        registered = available()
+    if int(seeds) < 1:
+        raise S4AQAError(f"--seeds {seeds}: run at least one seed")
+    if int(inits) < 1:
+        raise S4AQAError(f"--inits {inits}: run at least one initialisation per seed")
+    method_list, missing = resolve_methods(protocol, methods, registered)
+    if targets is None or len(targets) == 0:
+        targets = DATASET_TARGETS.get(dataset, (None,))
+    ratio_list = [_ratio(r) for r in (ratios if ratios else protocol.ratios)]
+
+    overrides = dict(options or {})
+    fields = {m: option_fields(m) for m in method_list}
+    unused = sorted(k for k in overrides if not any(k in f for f in fields.values()))
+    if unused:
+        raise S4AQAError(f"option(s) {', '.join(unused)} are not options of any method of "
+                         f"{protocol.name} ({', '.join(method_list)}); check the spelling")
+
+    # per method: its variants (grid points) as (variant dict, options, explicit overrides)
+    variants: dict[str, list[tuple[dict, dict, dict]]] = {}
+    for method in method_list:
+        base = {k: v for k, v in overrides.items() if k in fields[method]}
+        grid = protocol.grid.get(method, {})
+        points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+        variants[method] = []
+        for point in points or [{}]:
+            full, explicit = method_options(method, {**base, **point})
+            variants[method].append((point, full, explicit))
+
+    if protocol.per_task_folds:
+        if not info.folds:
+            raise S4AQAError(f"protocol {protocol.name} needs a dataset with cross-validation "
+                             f"folds (meta 'fold'); {info.name} has none")
+        cells = [(task, fold) for task in (info.groups or [None]) for fold in info.folds]
+    else:
+        cells = [(None, None)]
+
+    root = _canonical_path(root) if root is not None else None
+    features = _canonical_path(features) if features is not None else None
+    runs, seen = [], set()
+    for target, ratio, (task, fold), method in itertools.product(targets, ratio_list, cells,
+                                                                 method_list):
+        for (point, full, explicit), seed, init in itertools.product(
+                variants[method], range(int(seeds)), range(int(inits))):
+            spec = RunSpec(protocol=protocol.name, dataset=dataset, root=root, target=target,
+                           task=task, fold=fold, method=method, options=full,
+                           overrides=explicit, variant=point, label_ratio=ratio, seed=seed,
+                           init=init, val_fraction=float(val_fraction), segments=segments,
+                           features=features, device=device, extras=tuple(protocol.extras))
+            if spec.key not in seen:
+                seen.add(spec.key)
+                runs.append(spec)
+    return runs, missing

@@ -1,0 +1,252 @@
+"""`s4aqa reproduce`: expand a protocol, skip the cached runs, run the rest, write the report.
+
+Runs are independent: with ``workers`` > 1 they go to that many worker processes
+(``concurrent.futures.ProcessPoolExecutor``, spawn start method); with one worker they run in
+this process. Every run uses one torch thread: the models are small, so parallelism comes from
+workers, and several threads per run on a busy machine oversubscribe the cores (a run measured
+3x slower with 2 threads than with 1 on 2 shared cores). Each worker writes its run's record as soon as the run
+finishes, so an interruption loses only the runs in flight; calling again resumes. A run that
+raises S4AQAError (a user-fixable problem: a method that cannot handle the dataset, a label
+ratio too small for a validation slice ...) is recorded as *failed* with its message and shown
+in the report; any other exception is recorded the same way with its traceback and makes the
+command exit non-zero. Failed runs are retried on the next call; skipped runs are not.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+import s4aqa
+from s4aqa.config import RunConfig
+from s4aqa.errors import S4AQAError
+from s4aqa.experiments import cache as run_cache
+from s4aqa.experiments.protocols import EMBEDDING, DatasetInfo, RunSpec, expand, get_protocol
+
+
+@dataclass
+class ReproduceSummary:
+    protocol: str
+    dataset: str
+    total: int
+    cached: int
+    ran: int = 0
+    failed: int = 0
+    skipped: int = 0
+    internal_errors: int = 0
+    missing_methods: list[str] = field(default_factory=list)
+    report: Path | None = None
+
+    def line(self) -> str:
+        text = (f"{self.protocol} on {self.dataset}: {self.total} runs ({self.cached} cached, "
+                f"{self.ran} run now; {self.failed} failed, {self.skipped} skipped)")
+        if self.report is not None:
+            text += f"; report: {self.report}"
+        return text
+
+
+# ---- one run (in a worker or in this process) --------------------------------------------
+def _worker_init() -> None:
+    torch.set_num_threads(1)
+
+
+def _skip_reason(spec: RunSpec, data, split) -> str | None:
+    """Why a run is skipped rather than run: a semi-supervised method with no unlabeled video."""
+    from s4aqa.methods.registry import create
+
+    if split.unlabeled:
+        return None
+    method = create(spec.method, spec.options, seed=0, device="cpu")
+    if getattr(method, "uses_unlabeled", False):
+        return (f"{spec.method} learns from unlabeled videos and there are none at "
+                f"{spec.label_ratio:.0%} labels")
+    return None
+
+
+def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any]:
+    """Run one spec and save its record under ``directory``; returns a short summary.
+
+    S4AQAError and other exceptions become a failed record; KeyboardInterrupt propagates.
+    """
+    from s4aqa.data.splits import make_split
+    from s4aqa.engine.run import load_data, run_training
+
+    spec = RunSpec.from_dict(spec_values)
+    config = spec.config()
+    key = run_cache.run_key(config)
+    record: dict[str, Any] = {
+        "key": key, "spec": spec.to_dict(), "key_fields": run_cache.key_fields(config),
+        "device": config.device, "extras": [], "metrics": {}, "seconds": None,
+        "versions": {"s4aqa": s4aqa.__version__, "torch": torch.__version__,
+                     "numpy": np.__version__},
+    }
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        data = load_data(config)
+        split = make_split(data, config.label_ratio, config.seed, config.val_fraction)
+        reason = _skip_reason(spec, data, split)
+        if reason is not None:
+            record.update(status=run_cache.SKIPPED, message=reason)
+        else:
+            started = time.perf_counter()
+            result = run_training(config, data)
+            record["seconds"] = time.perf_counter() - started
+            record["metrics"] = result.metrics
+            record["test_ids"] = list(result.test_ids)
+            record["predictions"] = [float(p) for p in result.predictions]
+            if EMBEDDING in spec.extras:
+                ids = result.split.unlabeled
+                unlabeled = data.select_ids(ids)
+                embedding = (result.method.embed(unlabeled) if len(ids)
+                             else np.zeros((0, 0), np.float32))
+                arrays = {"embedding": np.asarray(embedding, np.float32),
+                          "score": np.asarray(unlabeled.scores, np.float64),
+                          "ids": np.asarray(ids, dtype=str)}
+                record["extras"] = [EMBEDDING]
+            record.update(status=run_cache.OK, message="")
+    except S4AQAError as exc:
+        record.update(status=run_cache.FAILED, message=str(exc), internal=False)
+        arrays = {}
+    except Exception as exc:  # a bug somewhere: record it, keep the reproduction going
+        record.update(status=run_cache.FAILED, internal=True,
+                      message=f"internal error: {type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc())
+        arrays = {}
+    record["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    run_cache.RunCache(directory).save(record, arrays or None)
+    return {"key": key, "status": record["status"], "message": record.get("message", ""),
+            "internal": bool(record.get("internal")),
+            "test_spearman": record["metrics"].get("test_spearman")}
+
+
+# ---- many runs -------------------------------------------------------------------------------
+def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: int = 1,
+              progress: bool = True, desc: str = "runs") -> list[dict[str, Any]]:
+    """Run ``specs`` (none of them cached) and return their summaries as they finish."""
+    directory = str(directory)
+    workers = max(1, min(int(workers), len(specs) or 1))
+    results: list[dict[str, Any]] = []
+    bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress or not specs,
+               file=sys.stderr,
+               dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs done "
+                          "[{elapsed}<{remaining}{postfix}]")
+
+    def finished(summary: dict[str, Any]) -> None:
+        results.append(summary)
+        failed = sum(r["status"] == run_cache.FAILED for r in results)
+        bar.set_postfix_str(f"{len(specs) - len(results)} left, {failed} failed", refresh=False)
+        bar.update(1)
+
+    bar.set_postfix_str(f"{len(specs)} left, 0 failed", refresh=False)
+    try:
+        if workers == 1:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # as in a worker: same speed, no oversubscription
+            try:
+                for spec in specs:
+                    finished(execute_run(spec.to_dict(), directory))
+            finally:
+                torch.set_num_threads(threads)
+        else:
+            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                       initializer=_worker_init)
+            try:
+                futures = [pool.submit(execute_run, spec.to_dict(), directory) for spec in specs]
+                for future in as_completed(futures):
+                    finished(future.result())
+            except BrokenProcessPool:
+                raise S4AQAError(
+                    "a worker process died (out of memory?); the finished runs are saved: run "
+                    "the same command again to resume, with fewer --workers if it repeats"
+                ) from None
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+    finally:
+        bar.close()
+    return results
+
+
+def dataset_info(dataset: str, root, target, segments, features) -> DatasetInfo:
+    """Load the dataset once here: checks --root early and gives its groups and folds."""
+    from s4aqa.engine.run import load_data
+
+    data = load_data(RunConfig(dataset=dataset, root=None if root is None else str(root),
+                               target=target, segments=segments,
+                               features=None if features is None else str(features)))
+    return DatasetInfo.of(data)
+
+
+def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "synthetic",
+              root: str | os.PathLike | None = None, targets: Sequence[str] | None = None,
+              seeds: int = 3, inits: int = 1, methods: Sequence[str] | None = None,
+              options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
+              workers: int = 1, device: str = "cpu", val_fraction: float = 0.2,
+              segments: int | None = None, features: str | os.PathLike | None = None,
+              progress: bool = True, report: bool = True) -> ReproduceSummary:
+    """Reproduce ``protocol`` on ``dataset`` into ``out``; see the module docstring."""
+    from s4aqa.engine.run import check_device
+
+    check_device(device)
+    spec = get_protocol(protocol)
+    if int(workers) < 1:
+        raise S4AQAError(f"--workers {workers}: use at least one worker")
+    targets = list(targets) if targets else None
+    from s4aqa.experiments.protocols import DATASET_TARGETS
+
+    # every target is loaded once here, so a wrong --root or --target stops before any run
+    info = [dataset_info(dataset, root, target, segments, features)
+            for target in (targets or DATASET_TARGETS.get(dataset, (None,)))][0]
+    runs, missing = expand(spec, dataset=dataset, info=info, seeds=seeds, root=root,
+                           targets=targets, inits=inits, methods=methods, options=options,
+                           ratios=ratios, val_fraction=val_fraction, segments=segments,
+                           features=features, device=device)
+    out = Path(out)
+    cache = run_cache.RunCache(out)
+    run_cache.write_manifest(out, {
+        "protocol": spec.name, "dataset": dataset, "root": runs[0].root if runs else None,
+        "targets": sorted({str(r.target) for r in runs}), "seeds": int(seeds),
+        "inits": int(inits), "methods": list(dict.fromkeys(r.method for r in runs)),
+        "missing_methods": missing, "options": dict(options or {}),
+        "ratios": sorted({r.label_ratio for r in runs}), "groups": info.groups,
+        "folds": info.folds, "s4aqa": s4aqa.__version__,
+        "runs": [dict(r.to_dict(), key=r.key) for r in runs],
+    })
+    todo = [r for r in runs if not cache.is_done(r.key, r.extras)]
+    summary = ReproduceSummary(spec.name, dataset, total=len(runs),
+                               cached=len(runs) - len(todo), missing_methods=missing)
+    if progress:
+        print(f"{spec.name} on {dataset}: {len(runs)} runs, {summary.cached} cached, "
+              f"{len(todo)} to run on {max(1, min(int(workers), len(todo) or 1))} worker(s)",
+              file=sys.stderr)
+    try:
+        results = run_specs(todo, out, workers=workers, progress=progress,
+                            desc=f"{spec.name} {dataset}")
+    except KeyboardInterrupt:
+        done = sum(cache.is_done(r.key, r.extras) for r in runs)
+        print(f"s4aqa: interrupted with {done} of {len(runs)} runs saved in {out}; run the "
+              "same command again to resume", file=sys.stderr)
+        raise
+    summary.ran = len(results)
+    summary.failed = sum(r["status"] == run_cache.FAILED for r in results)
+    summary.skipped = sum(r["status"] == run_cache.SKIPPED for r in results)
+    summary.internal_errors = sum(r["internal"] for r in results)
+    if report:
+        from s4aqa.experiments.report import build_report
+
+        summary.report = build_report(out)
+    return summary

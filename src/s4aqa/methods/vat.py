@@ -1,0 +1,86 @@
+"""VAT (Miyato et al., TPAMI 2018): virtual adversarial training on the segment features.
+
+The model is the shared encoder and regressor. For a batch of videos x (standardised segment
+features, (B, T, D)) the perturbation r_adv of radius ε that most changes the prediction is
+found by power iteration: d ~ N(0, I), normalised per video; d <- normalise(∇_d Div(f(x), f(x + ξd)))
+repeated ``power_iterations`` times; r_adv = ε d. The local distributional smoothness loss
+Div(f(x), f(x + r_adv)), with f(x) held fixed (no gradient), is added to the regression loss:
+``L = L_reg + lambda_vat * L_vat``.
+
+Choices, with their defaults:
+- the divergence of a regressor's point prediction is the squared difference of the normalised
+  scores (the Gaussian KL of equal variances, up to a constant);
+- radii are root-mean-square per feature value, in standardised feature units, so they do not
+  depend on T and D: ||r_adv||_2 = ``epsilon`` * sqrt(T * D) with ``epsilon`` 0.1, and the
+  probe ξ = ``xi`` * sqrt(T * D) with ``xi`` 1e-3; one power iteration;
+- the smoothness loss is taken on the unlabeled and the labeled videos of each step
+  (``consistency_on`` all), or on the unlabeled ones only;
+- the network stays in training mode (dropout on) throughout, as in the reference implementation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from s4aqa.errors import S4AQAError
+from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.options import choice
+from s4aqa.methods.registry import register
+
+
+@dataclass
+class VATOptions(DeepOptions):
+    lambda_vat: float = 1.0
+    epsilon: float = 0.1
+    xi: float = 1e-3
+    power_iterations: int = 1
+    consistency_on: str = choice("all", "unlabeled")
+
+
+def _unit(d: torch.Tensor) -> torch.Tensor:
+    """Each video's perturbation scaled to unit root-mean-square over its (T, D) values."""
+    rms = d.pow(2).mean(dim=tuple(range(1, d.dim())), keepdim=True).sqrt()
+    return d / rms.clamp_min(1e-12)
+
+
+@register("vat")
+class VAT(DeepMethod):
+    Options = VATOptions
+    uses_unlabeled = True
+
+    def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
+        super().__init__(options, seed, device)
+        o = self.options
+        if o.epsilon <= 0 or o.xi <= 0 or o.power_iterations < 1:
+            raise S4AQAError("options epsilon and xi of method 'vat' must be positive and "
+                             "power_iterations at least 1")
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        return self.modules["regressor"](self.modules["encoder"](x))
+
+    def adversarial_direction(self, x: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """Unit-RMS direction (B, T, D) along which the prediction changes fastest."""
+        d = _unit(torch.randn_like(x))
+        for _ in range(self.options.power_iterations):
+            d = d.detach().requires_grad_(True)
+            divergence = (self.score(x + self.options.xi * d) - clean).pow(2).sum()
+            (grad,) = torch.autograd.grad(divergence, d)
+            d = _unit(grad)
+        return d.detach()
+
+    def smoothness(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            clean = self.score(x)
+        r_adv = self.options.epsilon * self.adversarial_direction(x, clean)
+        return (self.score(x + r_adv) - clean).pow(2).mean()
+
+    def loss(self, labeled, unlabeled, progress):
+        reg, parts = super().loss(labeled, None, progress)
+        x = unlabeled["x"]
+        if self.options.consistency_on == "all":
+            x = torch.cat([x, labeled["x"]])
+        lds = self.smoothness(x)
+        parts["vat"] = lds
+        return reg + self.options.lambda_vat * lds, parts

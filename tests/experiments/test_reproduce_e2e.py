@@ -1,0 +1,119 @@
+"""`s4aqa reproduce` end to end on generated data: cache, resume, failures, skips, workers."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from s4aqa import cli
+from s4aqa.errors import S4AQAError
+from s4aqa.experiments import runner
+from s4aqa.experiments.cache import RunCache
+from s4aqa.methods import registry
+
+TINY = ["--set", "steps=3", "--set", "eval_every=3", "--quiet"]
+
+
+def results(directory):
+    with open(directory / "results.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_cli_reproduce_then_cached_then_report(tmp_path, capsys):
+    out = tmp_path / "ablation"
+    argv = ["reproduce", "ablation", "--seeds", "1", "--ratios", "0.1", *TINY, "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "4 runs (0 cached, 4 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert "| AA+MSFR+RDA (s4aqa) |" in report and "### default target, 10% labels" in report
+    rows = results(out)
+    assert [r["method"] for r in rows] == ["aa", "aa+rda", "aa+msfr", "s4aqa"]
+    assert all(r["status"] == "ok" and -1 <= float(r["test_spearman"]) <= 1 for r in rows)
+    assert {r["n_labeled"] for r in rows} == {rows[0]["n_labeled"]}  # one seed, one subset
+    # a second call recomputes nothing; `report` rebuilds the same report from the cache
+    assert cli.main(argv) == 0
+    assert "4 runs (4 cached, 0 run now" in capsys.readouterr().out
+    (out / "report.md").unlink()
+    assert cli.main(["report", str(out)]) == 0
+    assert (out / "report.md").read_text() == report
+
+
+def test_resume_after_interruption(tmp_path, fake_methods, monkeypatch):
+    calls = []
+    real = runner.execute_run
+
+    def interrupted(spec, directory):
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        calls.append(spec["seed"])
+        return real(spec, directory)
+
+    monkeypatch.setattr(runner, "execute_run", interrupted)
+    kwargs = dict(out=tmp_path, methods=["_fake_ridge", "_fake_semi"], ratios=[0.2], seeds=3,
+                  progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        runner.reproduce("table1", **kwargs)
+    assert len(list(RunCache(tmp_path).keys())) == 3  # the finished runs are kept
+    calls.clear()
+    summary = runner.reproduce("table1", **kwargs)
+    assert (summary.total, summary.cached, summary.ran) == (6, 3, 3) and len(calls) == 3
+    # a changed option reruns only the runs it touches
+    calls.clear()
+    summary = runner.reproduce("table1", **kwargs, options={"weight": "0.9"})
+    assert summary.ran == 3 and all(r["status"] == "ok" for r in results(tmp_path))
+    assert {r["method"] for r in results(tmp_path) if r["options"] != "{}"} == {"_fake_semi"}
+
+
+def test_failures_and_skips_are_recorded_not_fatal(tmp_path, fake_methods, monkeypatch, capsys):
+    out = tmp_path / "fig6"
+    argv = ["reproduce", "fig6", "--seeds", "1", "--ratios", "0.5,1.0", "--quiet",
+            "--methods", "_fake_ridge,_fake_semi,_fake_broken", "--out", str(out)]
+    assert cli.main(argv) == 0
+    rows = {(r["method"], r["label_ratio"]): r for r in results(out)}
+    assert rows[("_fake_semi", "1.0")]["status"] == "skipped"
+    assert rows[("_fake_ridge", "1.0")]["status"] == "ok"  # supervised: the 100% end point
+    assert rows[("_fake_broken", "0.5")]["status"] == "failed"
+    assert rows[("_fake_broken", "0.5")]["message"] == "broken on purpose"
+    report = (out / "report.md").read_text()
+    assert "**Failed runs** (2)" in report and "broken on purpose" in report
+    assert "**Skipped runs** (1)" in report and (out / "fig6-synthetic.png").is_file()
+    # failed runs are retried, skipped ones are not; an internal error makes the exit code 1
+    def bug(self, labeled, unlabeled=None, validation=None):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(registry.METHODS["_fake_broken"], "fit", bug)
+    capsys.readouterr()
+    assert cli.main(argv) == 1
+    assert "(4 cached, 2 run now; 2 failed, 0 skipped)" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    assert "internal error: ValueError: a bug" in report
+    assert "**2 run(s) failed with an internal error**" in report
+
+
+def test_fig4_embeddings_and_the_tsne_figure(tmp_path, fake_methods):
+    summary = runner.reproduce("fig4", out=tmp_path, methods=["_fake_ridge", "_fake_semi"],
+                               ratios=[0.9], seeds=1, progress=False)
+    assert summary.ran == 2 and summary.failed == 0
+    cache = RunCache(tmp_path)
+    arrays = [cache.load_arrays(k) for k in cache.keys()]
+    assert all(a["embedding"].shape == (len(a["score"]), 8) for a in arrays)
+    assert (tmp_path / "fig4-synthetic.png").read_bytes()[:4] == b"\x89PNG"
+    assert "kNN score consistency" in (tmp_path / "report.md").read_text()
+
+
+def test_workers_run_in_separate_processes(tmp_path, capsys):
+    out = tmp_path / "w2"
+    argv = ["reproduce", "ablation", "--seeds", "1", "--ratios", "0.1", "--methods", "aa,s4aqa",
+            "--workers", "2", *TINY, "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "2 runs (0 cached, 2 run now; 0 failed" in capsys.readouterr().out
+    assert [r["status"] for r in results(out)] == ["ok", "ok"]
+
+
+def test_user_errors_stop_before_any_run(tmp_path, capsys):
+    assert cli.main(["reproduce", "table1", "--dataset", "fisv", "--root", str(tmp_path / "no"),
+                     "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "check --root" in capsys.readouterr().err
+    with pytest.raises(S4AQAError, match="workers"):
+        runner.reproduce("table1", out=tmp_path, workers=0, progress=False)

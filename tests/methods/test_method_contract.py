@@ -1,0 +1,125 @@
+"""What every baseline promises: it trains on a small FeatureSet on CPU in seconds, beats a
+constant predictor on held-out videos, repeats itself for a seed, reads the unlabeled set when
+it is semi-supervised (and ignores it otherwise), checks its options, and round-trips through a
+checkpoint (safetensors + JSON) with the same predictions."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import numpy as np
+import pytest
+
+from s4aqa.engine.checkpoint import load_checkpoint, save_checkpoint
+from s4aqa.engine.metrics import spearman
+from s4aqa.errors import S4AQAError
+from s4aqa.methods.registry import available, create, resolve
+
+BASELINES = ["action_net", "c3d_avg_mtl", "c3d_avg_stl", "coreg", "pseudo_label", "s4l", "svr",
+             "usdl", "vat"]
+SEMI_SUPERVISED = ["coreg", "pseudo_label", "s4l", "vat"]
+SUPERVISED = sorted(set(BASELINES) - set(SEMI_SUPERVISED))
+
+
+def test_every_baseline_is_registered():
+    names = set(available())
+    assert set(BASELINES) <= names
+    for name in SEMI_SUPERVISED:
+        assert create(name, {}).uses_unlabeled, name
+    for name in SUPERVISED:
+        assert not create(name, {}).uses_unlabeled, name
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_beats_a_constant_predictor(name, fit, staged):
+    test = staged["test"]
+    predicted = fit(name).predict(test)
+    assert predicted.shape == (len(test),) and np.all(np.isfinite(predicted))
+    rho = spearman(predicted, test.scores)  # a constant prediction has rho 0
+    assert rho > 0.25, f"{name}: test Spearman {rho:.3f}"
+    constant = staged["labeled"].scores.mean()
+    assert np.mean((predicted - test.scores) ** 2) < np.mean((constant - test.scores) ** 2)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_deterministic_for_a_seed(name, fit, staged):
+    first = fit(name).predict(staged["test"])
+    again = fit(name, fresh=True).predict(staged["test"])
+    np.testing.assert_array_equal(first, again)
+
+
+@pytest.mark.parametrize("name", SEMI_SUPERVISED)
+def test_semi_supervised_methods_read_the_unlabeled_set(name, fit, staged):
+    """Scrambling the unlabeled videos' content (same rows, same statistics) must change the
+    model; a method that ignored the unlabeled set (or used only its statistics) would not."""
+    real = fit(name).predict(staged["test"])
+    scrambled = fit(name, unlabeled="scrambled").predict(staged["test"])
+    assert np.abs(real - scrambled).max() > 1e-2
+
+
+@pytest.mark.parametrize("name", SEMI_SUPERVISED)
+def test_semi_supervised_methods_refuse_no_unlabeled_set(name, staged):
+    method = create(name, {})
+    with pytest.raises(S4AQAError, match="unlabeled"):
+        method.fit(staged["labeled"], None, staged["validation"])
+
+
+@pytest.mark.parametrize("name", SUPERVISED)
+def test_supervised_methods_ignore_the_unlabeled_set(name, fit, staged):
+    real = fit(name).predict(staged["test"])
+    scrambled = fit(name, unlabeled="scrambled").predict(staged["test"])
+    np.testing.assert_array_equal(real, scrambled)
+    # and they train without one
+    assert fit(name, unlabeled=None) is not None
+
+
+def _typed_field(cls: type, kinds: tuple) -> str | None:
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        if hints[field.name] in kinds and "choices" not in field.metadata:
+            return field.name
+    return None
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_option_errors_are_clear(name):
+    with pytest.raises(S4AQAError, match=r"unknown option\(s\) no_such_option.*known options"):
+        create(name, {"no_such_option": 1})
+    cls, _ = resolve(name)
+    numeric = _typed_field(cls.Options, (int, float))
+    assert numeric is not None
+    with pytest.raises(S4AQAError, match=f"option {numeric}='abc'.*not a valid"):
+        create(name, {numeric: "abc"})
+    for field in dataclasses.fields(cls.Options):
+        if "choices" in field.metadata:
+            with pytest.raises(S4AQAError, match="must be one of"):
+                create(name, {field.name: "no_such_choice"})
+            break
+    # strings from the command line are typed by the option's type
+    option = create(name, {numeric: "2"}).options
+    assert getattr(option, numeric) == 2
+
+
+@pytest.mark.parametrize("name", available())
+def test_checkpoint_round_trip(name, fit, staged, tmp_path):
+    method = fit(name)  # the tiny options (other registered methods: their tiny deep options)
+    save_checkpoint(tmp_path, method, {"method": name})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]
+    loaded, meta = load_checkpoint(tmp_path)
+    assert meta["method"] == name and type(loaded) is type(method)
+    np.testing.assert_allclose(loaded.predict(staged["test"]), method.predict(staged["test"]),
+                               rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_wrong_feature_shape_is_a_clear_error(name, fit, staged):
+    features = staged["test"].features[:, :, :-1]
+    with pytest.raises(S4AQAError, match="shape"):
+        fit(name).predict(features)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_untrained_method_says_so(name, staged):
+    with pytest.raises(S4AQAError, match="not been trained"):
+        create(name, {}).predict(staged["test"])

@@ -1,0 +1,45 @@
+"""SVR: grids, hyper-parameters chosen on labeled data only, the validation variant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from s4aqa.errors import S4AQAError
+from s4aqa.methods.registry import create
+from s4aqa.methods.svr import parse_grid
+
+
+def test_grid_options_are_parsed_and_checked():
+    assert parse_grid("0.1, 1,10", "c_grid", "svr") == [0.1, 1.0, 10.0]
+    with pytest.raises(S4AQAError, match="c_grid='a,b'.*comma-separated"):
+        create("svr", {"c_grid": "a,b"})
+    with pytest.raises(S4AQAError, match="positive"):
+        create("svr", {"epsilon_grid": "-1"})
+    with pytest.raises(S4AQAError, match="folds"):
+        create("svr", {"folds": 1})
+
+
+def test_hyper_parameters_come_from_the_grid_and_the_labeled_videos_only(fit, staged):
+    method = fit("svr")
+    grids = method.grids
+    assert method.params["C"] in grids["C"] and method.params["epsilon"] in grids["epsilon"]
+    assert any(np.isclose(method.params["gamma"], g) for g in grids["gamma"])
+    assert len(method.history) == 4 * 3 * 3  # one cross-validated score per grid point
+    # k-fold selection never reads the validation slice
+    alone = create("svr", {}).fit(staged["labeled"], None, None)
+    assert alone.params == method.params
+    np.testing.assert_array_equal(alone.predict(staged["test"]), method.predict(staged["test"]))
+
+
+def test_selection_on_the_validation_slice_and_a_linear_kernel(staged):
+    method = create("svr", {"select_on": "validation", "kernel": "linear", "c_grid": "0.01,1"})
+    method.fit(staged["labeled"], None, staged["validation"])
+    assert len(method.history) == 2 * 3 and method.params["C"] in (0.01, 1.0)
+    with pytest.raises(S4AQAError, match="validation slice"):
+        create("svr", {"select_on": "validation"}).fit(staged["labeled"], None, None)
+
+
+def test_pooling_variants_change_the_input(fit, staged):
+    method = fit("svr", {"pool": "mean_std", "c_grid": "1", "gamma_grid": "1", "epsilon_grid": "0.1"})
+    assert method.embed(staged["test"]).shape == (len(staged["test"]), 2 * staged["test"].dim)
