@@ -103,6 +103,42 @@ def run_training(config: RunConfig, data: FeatureSet | None = None,
     return RunResult(method, split, metrics, split.test, predictions, test.scores)
 
 
+def run_training_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[RunResult]:
+    """Train runs that differ only by seed (or init) as one batched model; see engine.grouped.
+
+    Falls back to one run after another where the method cannot be grouped.
+    """
+    from s4aqa.engine.grouped import can_group, train_group
+
+    if not configs:
+        return []
+    for config in configs:
+        check_device(config.device)
+    data = load_data(configs[0]) if data is None else data
+    splits = [make_split(data, c.label_ratio, c.seed, c.val_fraction) for c in configs]
+    methods = [create(c.method, c.options, seed=c.seed * 1000 + c.init, device=c.device)
+               for c in configs]
+    if len(configs) == 1 or not can_group(methods):
+        return [run_training(c, data) for c in configs]
+    parts = [(data.select_ids(s.labeled),
+              data.select_ids(s.unlabeled) if s.unlabeled else None,
+              data.select_ids(s.validation) if s.validation else None) for s in splits]
+    started = time.perf_counter()
+    train_group(methods, *map(list, zip(*parts)))
+    seconds = (time.perf_counter() - started) / len(configs)
+    results = []
+    for config, split, method in zip(configs, splits, methods):
+        test = data.select_ids(split.test)
+        predictions = method.predict(test)
+        metrics = evaluate(predictions, test)
+        metrics.update({"method": config.method, "label_ratio": config.label_ratio,
+                        "seed": config.seed, "init": config.init, "train_seconds": seconds,
+                        "n_labeled": len(split.labeled), "n_unlabeled": len(split.unlabeled),
+                        "n_validation": len(split.validation), "grouped": len(configs)})
+        results.append(RunResult(method, split, metrics, split.test, predictions, test.scores))
+    return results
+
+
 def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None) -> str:
     buffer = _io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
