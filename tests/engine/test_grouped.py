@@ -5,7 +5,7 @@ import pytest
 
 from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
-from s4aqa.engine.run import run_training_group
+from s4aqa.engine.run import run_training, run_training_group
 
 OPTIONS = {"steps": 80, "lr": 2e-3, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 20}
 
@@ -23,8 +23,11 @@ def test_group_trains_each_seed_and_is_deterministic(data, method):
     assert [r.metrics["grouped"] for r in first] == [3, 3, 3]
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.predictions, b.predictions)
-    # every model learned on its own labeled subset
-    assert all(r.metrics["test_spearman"] > 0.2 for r in first)
+    # each model learns about as well as when it is trained alone
+    alone = [run_training(c, data).metrics["test_spearman"] for c in configs]
+    grouped = [r.metrics["test_spearman"] for r in first]
+    assert np.mean(grouped) > 0.1
+    assert abs(np.mean(grouped) - np.mean(alone)) < 0.15
     assert len({tuple(r.split.labeled) for r in first}) == 3
     assert not np.allclose(first[0].predictions, first[1].predictions)
     assert "val_spearman" in first[0].method.history[-1]
