@@ -143,6 +143,9 @@ class DeepOptions(MethodOptions):
     head_width: int = 64
     head_dropout: float = 0.2
     mask_value: str = choice("zero", "token")
+    # torch.compile the encoder: auto = on CUDA only (on CPU the step is bound by arithmetic)
+    compile: str = choice("auto", "off", "on")
+    compile_mode: str = choice("default", "reduce-overhead", "max-autotune")
 
 
 class DeepMethod(Method):
@@ -222,6 +225,11 @@ class DeepMethod(Method):
         unlabeled = self.check_unlabeled(unlabeled)
         pool = [fs for fs in (unlabeled, validation) if fs is not None and len(fs)]
         self.setup(labeled, pool)
+        if self.options.compile == "on" or (self.options.compile == "auto"
+                                            and self.device.type == "cuda"):
+            from s4aqa.engine.compiled import compile_encoder
+
+            compile_encoder(self.modules["encoder"], self.options.compile_mode)
         train_deep(self, labeled, unlabeled, validation)
         return self
 
