@@ -70,9 +70,15 @@ def deep_tiny():
 
 
 @pytest.fixture(scope="session")
-def staged():
-    """labeled / unlabeled / validation / test sets of a 120 + 60 video dataset (T 8, D 16)."""
-    data = make_videos()
+def videos():
+    """The whole generated dataset: 120 training and 60 test videos (T 8, D 16)."""
+    return make_videos()
+
+
+@pytest.fixture(scope="session")
+def staged(videos):
+    """Its labeled / unlabeled / validation / test sets (40% labeled, seed 0)."""
+    data = videos
     split = make_split(data, 0.4, seed=0, val_fraction=0.2)
     return {part: data.select_ids(getattr(split, part))
             for part in ("labeled", "unlabeled", "validation", "test")}

@@ -17,7 +17,7 @@ def test_temporal_graph_links_neighbours():
 
 @pytest.mark.parametrize("graph", ["similarity", "temporal", "both"])
 def test_dynamic_stream_shapes(graph):
-    stream = DynamicStream(6, 8, 16, 2, graph, 1, 0.0, 0.0).eval()
+    stream = DynamicStream(6, 16, 2, graph, 1, 0.0, 0.0).eval()
     x = torch.randn(3, 8, 6)
     assert stream(x).shape == (3, 16)
     weights = stream.attention(stream.tokens(x))

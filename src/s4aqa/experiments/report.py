@@ -553,7 +553,8 @@ class ReportBuilder:
             return False
         low = min(float(np.min(a["score"])) for _, a, _ in panels)
         high = max(float(np.max(a["score"])) for _, a, _ in panels)
-        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.0), squeeze=False)
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False,
+                                 layout="constrained")
         for ax, (label, arrays, row) in zip(axes[0], panels):
             points = tsne_2d(arrays["embedding"])
             scatter = ax.scatter(points[:, 0], points[:, 1], c=arrays["score"], cmap="viridis",

@@ -77,20 +77,21 @@ class GraphLayer(nn.Module):
 class DynamicStream(nn.Module):
     """(B, T, D) segment features -> (B, H) attention-pooled video representation."""
 
-    def __init__(self, dim: int, segments: int, hidden: int, layers: int, graph: str,
-                 radius: int, dropout: float, input_dropout: float) -> None:
+    def __init__(self, dim: int, hidden: int, layers: int, graph: str, radius: int,
+                 dropout: float, input_dropout: float) -> None:
         super().__init__()
         self.input_dropout = nn.Dropout(input_dropout)
         self.project = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU())
         self.layers = nn.ModuleList(GraphLayer(hidden, graph, dropout) for _ in range(layers))
-        self.register_buffer("temporal", temporal_graph(segments, radius), persistent=False)
+        self.radius = radius
         self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
         self.hidden = hidden
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
         h = self.project(self.input_dropout(x))
+        temporal = temporal_graph(h.shape[1], self.radius).to(h.device, h.dtype)
         for layer in self.layers:
-            h = layer(h, self.temporal)
+            h = layer(h, temporal)
         return h
 
     def attention(self, h: torch.Tensor) -> torch.Tensor:
@@ -114,8 +115,8 @@ class ActionNet(DeepMethod):
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         o = self.options
-        encoder = DynamicStream(dim, segments, o.hidden, o.gcn_layers, o.graph,
-                                o.temporal_radius, o.dropout, o.input_dropout)
+        encoder = DynamicStream(dim, o.hidden, o.gcn_layers, o.graph, o.temporal_radius,
+                                o.dropout, o.input_dropout)
         return nn.ModuleDict({"encoder": encoder,
                               "regressor": Regressor(o.hidden, o.head_width, o.head_dropout)})
 

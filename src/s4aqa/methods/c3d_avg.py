@@ -77,7 +77,7 @@ class C3DAvgMTL(C3DAvgSTL):
         self.aux_spec: dict[str, dict[str, Any]] = {}
 
     # ---- which auxiliary labels, and their heads -----------------------------------------
-    def choose_aux(self, labeled: FeatureSet, validation: FeatureSet | None) -> None:
+    def choose_aux(self, labeled: FeatureSet, others: list[FeatureSet] = ()) -> None:
         available = sorted(labeled.aux)
         if not available:
             raise S4AQAError(
@@ -94,8 +94,7 @@ class C3DAvgMTL(C3DAvgSTL):
         for name in names:
             values = np.asarray(labeled.aux[name])
             if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
-                seen = [values] + ([np.asarray(validation.aux[name])]
-                                   if validation is not None and name in validation.aux else [])
+                seen = [values] + [np.asarray(fs.aux[name]) for fs in others if name in fs.aux]
                 largest = int(max(int(v.max()) if v.size else -1 for v in seen))
                 spec[name] = {"kind": "class", "classes": max(largest + 1, 2)}
             else:
@@ -115,10 +114,11 @@ class C3DAvgMTL(C3DAvgSTL):
             modules[f"aux_{name}"] = mlp(o.hidden, o.head_width, outputs, o.head_dropout)
         return modules
 
-    def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
-            validation: FeatureSet | None = None) -> "C3DAvgMTL":
-        self.choose_aux(labeled, validation)
-        return super().fit(labeled, unlabeled, validation)
+    def setup(self, labeled: FeatureSet, pool: list[FeatureSet]) -> None:
+        # the heads depend on the labels: choose them before the modules are built (here, not in
+        # fit, so that every way of training - one run or a group of seeds - gets them)
+        self.choose_aux(labeled, pool)
+        super().setup(labeled, pool)
 
     def labeled_tensors(self, labeled: FeatureSet) -> dict[str, torch.Tensor]:
         out = super().labeled_tensors(labeled)
@@ -139,16 +139,15 @@ class C3DAvgMTL(C3DAvgSTL):
         for name, spec in self.aux_spec.items():
             out = self.modules[f"aux_{name}"](f)
             target = labeled[f"aux:{name}"]
+            # missing labels (negative classes, NaN values) are masked out, not indexed away:
+            # no data-dependent shapes, so grouped (vmapped) training works too
             if spec["kind"] == "class":
                 valid = target >= 0
-                if not valid.any():
-                    continue
-                value = F.cross_entropy(out[valid], target[valid])
+                each = F.cross_entropy(out, target.clamp_min(0), reduction="none")
             else:
                 valid = torch.isfinite(target)
-                if not valid.any():
-                    continue
-                value = F.mse_loss(out.squeeze(-1)[valid], target[valid])
+                each = (out.squeeze(-1) - torch.where(valid, target, 0.0)) ** 2
+            value = (each * valid).sum() / valid.sum().clamp_min(1)
             parts[f"aux_{name}"] = value
             aux_losses.append(value)
         if not aux_losses:

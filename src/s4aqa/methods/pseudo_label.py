@@ -45,6 +45,8 @@ class PseudoLabelOptions(DeepOptions):
 class PseudoLabel(DeepMethod):
     Options = PseudoLabelOptions
     uses_unlabeled = True
+    # several training phases with pseudo-labels in between: one run at a time, not grouped
+    groupable = False
 
     def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)

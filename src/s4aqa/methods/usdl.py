@@ -89,7 +89,8 @@ class USDL(DeepMethod):
         head = self.modules["regressor"]
         logits = head(self.modules["encoder"](labeled["x"]))
         target = head.soft_label(labeled["y"], self.options.std)
-        kl = F.kl_div(F.log_softmax(logits, dim=1), target, reduction="batchmean")
+        # KL(target || softmax), summed over bins, averaged over videos (as kl_div's batchmean)
+        kl = (torch.special.xlogy(target, target) - target * F.log_softmax(logits, dim=1)).sum(1).mean()
         return kl, {"kl": kl}
 
     @torch.no_grad()

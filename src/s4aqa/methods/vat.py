@@ -49,6 +49,9 @@ def _unit(d: torch.Tensor) -> torch.Tensor:
 class VAT(DeepMethod):
     Options = VATOptions
     uses_unlabeled = True
+    # the power iteration differentiates inside the loss, which vmapped (grouped) training
+    # does not support: one run at a time
+    groupable = False
 
     def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)
