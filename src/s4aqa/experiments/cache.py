@@ -54,7 +54,19 @@ def key_fields(config: RunConfig) -> dict[str, Any]:
     fields["val_fraction"] = float(fields["val_fraction"])
     fields["options"] = dict(sorted((fields.get("options") or {}).items()))
     fields["cache_format"] = CACHE_FORMAT
+    # a method's code version: bumped when a change alters its numbers, so old runs rerun
+    fields["method_version"] = _method_version(config.method)
     return fields
+
+
+def _method_version(name: str) -> int:
+    from s4aqa.errors import S4AQAError
+    from s4aqa.methods.registry import resolve
+
+    try:
+        return int(getattr(resolve(name)[0], "version", 1))
+    except S4AQAError:
+        return 0
 
 
 def canonical_json(obj: Any) -> str:

@@ -31,6 +31,7 @@ class Method:
     """Base class: one instance is one trained (or to-be-trained) model for one seed."""
 
     name: str = "method"
+    version: int = 1  # bump when a change alters the method's numbers (invalidates cached runs)
     Options: type = MethodOptions
     uses_unlabeled: bool = False  # semi-supervised methods read the unlabeled set
 
