@@ -150,7 +150,7 @@ def test_missing_and_unsafe_pickles(tiny):
     with pytest.raises(S4AQAError, match="test_split_0.pkl: refused to unpickle"):
         mtl_aqa.read(tiny)
     (tiny / "test_split_0.pkl").write_bytes(pickle.dumps([(1, 2)])[:-3])
-    with pytest.raises(S4AQAError, match="test_split_0.pkl: (not a readable pickle|refused to unpickle)"):
+    with pytest.raises(S4AQAError, match="test_split_0.pkl: (not a readable pickle|refused to unpickle|the pickle is truncated)"):
         mtl_aqa.read(tiny)
     (tiny / "test_split_0.pkl").unlink()
     with pytest.raises(S4AQAError, match="test_split_0.pkl: split list file not found"):
