@@ -167,7 +167,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         targets=_split_list(args.target), seeds=args.seeds, inits=args.inits,
         methods=_split_list(args.methods), options=parse_assignments(args.set), ratios=ratios,
         workers=args.workers, device=args.device, val_fraction=args.val_fraction,
-        segments=args.segments, features=args.features, progress=not args.quiet)
+        segments=args.segments, features=args.features, progress=not args.quiet,
+        group_seeds=args.group_seeds)
     print(summary.line())
     if summary.internal_errors:
         print(f"s4aqa: {summary.internal_errors} run(s) failed with an internal error; "
@@ -208,6 +209,9 @@ def _add_reproduce(sub) -> None:
                         help="option for every method that has it, e.g. steps=100")
     parser.add_argument("--val-fraction", dest="val_fraction", type=float, default=0.2)
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--group-seeds", action="store_true",
+                        help="train the seeds of a deep method as one batched model (fast on a "
+                             "GPU; numbers equal in distribution, not bit for bit)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", required=True, help="reproduction folder (cache and report)")

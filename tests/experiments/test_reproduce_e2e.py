@@ -117,3 +117,20 @@ def test_user_errors_stop_before_any_run(tmp_path, capsys):
     assert "check --root" in capsys.readouterr().err
     with pytest.raises(S4AQAError, match="workers"):
         runner.reproduce("table1", out=tmp_path, workers=0, progress=False)
+
+
+def test_group_seeds_runs_each_seed_and_caches_them(tmp_path):
+    from s4aqa.cli import main
+
+    out = tmp_path / "grouped"
+    argv = ["reproduce", "ablation", "--dataset", "synthetic", "--seeds", "3", "--ratios", "0.2",
+            "--methods", "aa,s4aqa", "--set", "steps=20", "--group-seeds", "--quiet",
+            "--out", str(out)]
+    assert main(argv) == 0
+    import json
+
+    records = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
+    assert len(records) == 6
+    assert all(r["status"] == "ok" and r["metrics"].get("grouped") == 3 for r in records)
+    assert main(argv) == 0  # all cached: nothing reruns
+    assert len(list((out / "runs").glob("*.json"))) == 6

@@ -76,6 +76,54 @@ def _skip_reason(spec: RunSpec, data, split) -> str | None:
     return None
 
 
+def _new_record(spec: RunSpec, config) -> tuple[str, dict[str, Any]]:
+    key = run_cache.run_key(config)
+    return key, {
+        "key": key, "spec": spec.to_dict(), "key_fields": run_cache.key_fields(config),
+        "device": config.device, "extras": [], "metrics": {}, "seconds": None,
+        "versions": {"s4aqa": s4aqa.__version__, "torch": torch.__version__,
+                     "numpy": np.__version__},
+    }
+
+
+def _fill_record(record: dict[str, Any], spec: RunSpec, data, result,
+                 seconds: float) -> dict[str, np.ndarray]:
+    """Put a finished run's metrics and predictions in its record; returns its extra arrays."""
+    record["seconds"] = seconds
+    record["metrics"] = result.metrics
+    record["test_ids"] = list(result.test_ids)
+    record["predictions"] = [float(p) for p in result.predictions]
+    arrays: dict[str, np.ndarray] = {}
+    if EMBEDDING in spec.extras:
+        ids = result.split.unlabeled
+        unlabeled = data.select_ids(ids)
+        embedding = (result.method.embed(unlabeled) if len(ids)
+                     else np.zeros((0, 0), np.float32))
+        arrays = {"embedding": np.asarray(embedding, np.float32),
+                  "score": np.asarray(unlabeled.scores, np.float64),
+                  "ids": np.asarray(ids, dtype=str)}
+        record["extras"] = [EMBEDDING]
+    record.update(status=run_cache.OK, message="")
+    return arrays
+
+
+def _save(record: dict[str, Any], arrays: dict[str, np.ndarray], directory: str) -> dict[str, Any]:
+    record["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    run_cache.RunCache(directory).save(record, arrays or None)
+    return {"key": record["key"], "status": record["status"],
+            "message": record.get("message", ""), "internal": bool(record.get("internal")),
+            "test_spearman": record["metrics"].get("test_spearman")}
+
+
+def _failed(record: dict[str, Any], exc: Exception) -> None:
+    if isinstance(exc, S4AQAError):
+        record.update(status=run_cache.FAILED, message=str(exc), internal=False)
+    else:  # a bug somewhere: record it, keep the reproduction going
+        record.update(status=run_cache.FAILED, internal=True,
+                      message=f"internal error: {type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc())
+
+
 def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any]:
     """Run one spec and save its record under ``directory``; returns a short summary.
 
@@ -86,13 +134,7 @@ def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any
 
     spec = RunSpec.from_dict(spec_values)
     config = spec.config()
-    key = run_cache.run_key(config)
-    record: dict[str, Any] = {
-        "key": key, "spec": spec.to_dict(), "key_fields": run_cache.key_fields(config),
-        "device": config.device, "extras": [], "metrics": {}, "seconds": None,
-        "versions": {"s4aqa": s4aqa.__version__, "torch": torch.__version__,
-                     "numpy": np.__version__},
-    }
+    key, record = _new_record(spec, config)
     arrays: dict[str, np.ndarray] = {}
     try:
         data = load_data(config)
@@ -103,39 +145,71 @@ def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any
         else:
             started = time.perf_counter()
             result = run_training(config, data)
-            record["seconds"] = time.perf_counter() - started
-            record["metrics"] = result.metrics
-            record["test_ids"] = list(result.test_ids)
-            record["predictions"] = [float(p) for p in result.predictions]
-            if EMBEDDING in spec.extras:
-                ids = result.split.unlabeled
-                unlabeled = data.select_ids(ids)
-                embedding = (result.method.embed(unlabeled) if len(ids)
-                             else np.zeros((0, 0), np.float32))
-                arrays = {"embedding": np.asarray(embedding, np.float32),
-                          "score": np.asarray(unlabeled.scores, np.float64),
-                          "ids": np.asarray(ids, dtype=str)}
-                record["extras"] = [EMBEDDING]
-            record.update(status=run_cache.OK, message="")
-    except S4AQAError as exc:
-        record.update(status=run_cache.FAILED, message=str(exc), internal=False)
+            arrays = _fill_record(record, spec, data, result, time.perf_counter() - started)
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed run
+        _failed(record, exc)
         arrays = {}
-    except Exception as exc:  # a bug somewhere: record it, keep the reproduction going
-        record.update(status=run_cache.FAILED, internal=True,
-                      message=f"internal error: {type(exc).__name__}: {exc}",
-                      traceback=traceback.format_exc())
-        arrays = {}
-    record["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    run_cache.RunCache(directory).save(record, arrays or None)
-    return {"key": key, "status": record["status"], "message": record.get("message", ""),
-            "internal": bool(record.get("internal")),
-            "test_spearman": record["metrics"].get("test_spearman")}
+    return _save(record, arrays, directory)
+
+
+def execute_group(group_values: Sequence[Mapping[str, Any]], directory: str) -> list[dict[str, Any]]:
+    """Runs that differ only by seed, trained together as one batched model (engine.grouped).
+
+    Runs to skip, and groups that cannot be batched, go one by one through ``execute_run``.
+    """
+    from s4aqa.data.splits import make_split
+    from s4aqa.engine.run import load_data, run_training_group
+
+    specs = [RunSpec.from_dict(v) for v in group_values]
+    configs = [spec.config() for spec in specs]
+    try:
+        data = load_data(configs[0])
+        splits = [make_split(data, c.label_ratio, c.seed, c.val_fraction) for c in configs]
+        runnable = [i for i, (spec, split) in enumerate(zip(specs, splits))
+                    if _skip_reason(spec, data, split) is None]
+    except Exception:  # noqa: BLE001 - the single runs record the error
+        runnable = []
+    if len(runnable) < 2:
+        return [execute_run(v, directory) for v in group_values]
+    summaries = [execute_run(group_values[i], directory)
+                 for i in range(len(specs)) if i not in runnable]
+    records = [_new_record(specs[i], configs[i])[1] for i in runnable]
+    started = time.perf_counter()
+    try:
+        results = run_training_group([configs[i] for i in runnable], data)
+    except Exception as exc:  # noqa: BLE001 - every run of the group is recorded as failed
+        for record in records:
+            _failed(record, exc)
+        return summaries + [_save(record, {}, directory) for record in records]
+    seconds = (time.perf_counter() - started) / len(runnable)
+    for i, record, result in zip(runnable, records, results):
+        try:
+            arrays = _fill_record(record, specs[i], data, result, seconds)
+        except Exception as exc:  # noqa: BLE001
+            _failed(record, exc)
+            arrays = {}
+        summaries.append(_save(record, arrays, directory))
+    return summaries
+
+
+def group_by_seed(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
+    """Specs equal but for their seed, in groups (order of first appearance kept)."""
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in specs:
+        values = spec.to_dict()
+        values.pop("seed", None)
+        groups.setdefault(repr(sorted(values.items(), key=lambda kv: kv[0])), []).append(spec)
+    return list(groups.values())
 
 
 # ---- many runs -------------------------------------------------------------------------------
 def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: int = 1,
-              progress: bool = True, desc: str = "runs") -> list[dict[str, Any]]:
-    """Run ``specs`` (none of them cached) and return their summaries as they finish."""
+              progress: bool = True, desc: str = "runs",
+              group_seeds: bool = False) -> list[dict[str, Any]]:
+    """Run ``specs`` (none of them cached) and return their summaries as they finish.
+
+    ``group_seeds`` trains the runs that differ only by seed as one batched model each.
+    """
     directory = str(directory)
     workers = max(1, min(int(workers), len(specs) or 1))
     results: list[dict[str, Any]] = []
@@ -145,11 +219,14 @@ def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: i
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs done "
                           "[{elapsed}<{remaining}{postfix}]")
 
-    def finished(summary: dict[str, Any]) -> None:
-        results.append(summary)
+    def finished(summaries: list[dict[str, Any]]) -> None:
+        results.extend(summaries)
         failed = sum(r["status"] == run_cache.FAILED for r in results)
         bar.set_postfix_str(f"{len(specs) - len(results)} left, {failed} failed", refresh=False)
-        bar.update(1)
+        bar.update(len(summaries))
+
+    groups = group_by_seed(specs) if group_seeds else [[spec] for spec in specs]
+    jobs = [[spec.to_dict() for spec in group] for group in groups]
 
     bar.set_postfix_str(f"{len(specs)} left, 0 failed", refresh=False)
     try:
@@ -157,8 +234,8 @@ def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: i
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # as in a worker: same speed, no oversubscription
             try:
-                for spec in specs:
-                    finished(execute_run(spec.to_dict(), directory))
+                for job in jobs:
+                    finished(execute_group(job, directory))
             finally:
                 torch.set_num_threads(threads)
         else:
@@ -166,7 +243,7 @@ def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: i
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                        initializer=_worker_init)
             try:
-                futures = [pool.submit(execute_run, spec.to_dict(), directory) for spec in specs]
+                futures = [pool.submit(execute_group, job, directory) for job in jobs]
                 for future in as_completed(futures):
                     finished(future.result())
             except BrokenProcessPool:
@@ -197,7 +274,8 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
               options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
               workers: int = 1, device: str = "cpu", val_fraction: float = 0.2,
               segments: int | None = None, features: str | os.PathLike | None = None,
-              progress: bool = True, report: bool = True) -> ReproduceSummary:
+              progress: bool = True, report: bool = True,
+              group_seeds: bool = False) -> ReproduceSummary:
     """Reproduce ``protocol`` on ``dataset`` into ``out``; see the module docstring."""
     from s4aqa.engine.run import check_device
 
@@ -235,7 +313,7 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
               file=sys.stderr)
     try:
         results = run_specs(todo, out, workers=workers, progress=progress,
-                            desc=f"{spec.name} {dataset}")
+                            desc=f"{spec.name} {dataset}", group_seeds=group_seeds)
     except KeyboardInterrupt:
         done = sum(cache.is_done(r.key, r.extras) for r in runs)
         print(f"s4aqa: interrupted with {done} of {len(runs)} runs saved in {out}; run the "
