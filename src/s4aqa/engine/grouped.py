@@ -19,6 +19,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.engine.metrics import spearman
+from s4aqa.engine.trainer import make_optimizer
 from s4aqa.errors import S4AQAError
 
 
@@ -95,10 +96,8 @@ def train_group(methods, labeled: list[FeatureSet], unlabeled: list[FeatureSet |
     batched_loss = vmap(one_loss, in_dims=(0, 0, 0, 0 if unl_stack else None, None),
                         randomness="different")
     batched_prediction = vmap(one_prediction, randomness="different")
-    trainable = [p for p in params.values() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=options.lr, weight_decay=options.weight_decay)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
-                 if options.schedule == "cosine" else None)
+    # AdamW is element-wise: one optimiser over stacked weights is K independent ones
+    optimizer, scheduler = make_optimizer([p for p in params.values() if p.requires_grad], options)
     generator = torch.Generator(device=device)
     generator.manual_seed(first.init_seed() + 1)
     rows = torch.arange(count, device=device)[:, None]

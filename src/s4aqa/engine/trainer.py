@@ -34,6 +34,15 @@ def _draw(tensors: dict[str, torch.Tensor], size: int, generator: torch.Generato
     return {k: v[index] for k, v in tensors.items()}
 
 
+def make_optimizer(parameters, options):
+    """AdamW with the options' learning rate and weight decay, and the optional cosine schedule."""
+    optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
+    scheduler = None
+    if options.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(int(options.steps), 1))
+    return optimizer, scheduler
+
+
 def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
                validation: FeatureSet | None) -> None:
     """Train ``method.modules`` with ``method.loss`` for ``options.steps`` steps."""
@@ -45,12 +54,9 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
     unlabeled_data = method.unlabeled_tensors(unlabeled) if unlabeled is not None else None
     val_x = method.to_input(validation.features) if validation is not None and len(validation) else None
 
-    parameters = [p for p in method.modules.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
     steps = int(options.steps)
-    scheduler = None
-    if options.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(steps, 1))
+    optimizer, scheduler = make_optimizer(
+        [p for p in method.modules.parameters() if p.requires_grad], options)
 
     select_best = options.select == "best" and val_x is not None
     best_score, best_state = -math.inf, None
