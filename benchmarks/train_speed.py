@@ -9,9 +9,11 @@ tensors, a DataLoader with default settings, tensors moved to the device every s
 encoder pass per input group as in the equations. It is an ordinary implementation, not one
 slowed on purpose.
 
-    python benchmarks/train_speed.py [--device cuda] [--steps 300] [--threads N] [--table1]
+    python benchmarks/train_speed.py [--device cuda] [--steps 200] [--threads N]
+                                     [--table1 --seeds 10 --workers 2 [--group-seeds]]
 
-Prints steps per second of each, peak memory, and last `speedup_vs_reference: X`.
+Prints steps per second of each, peak memory, with --table1 the wall time of the whole table1
+protocol (all methods, 2 ratios, 10 seeds), and last `speedup_vs_reference: X`.
 """
 
 from __future__ import annotations
@@ -127,12 +129,42 @@ def peak_memory(device: str) -> str:
     return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB RSS"
 
 
+def time_table1(seeds: int, workers: int, device: str, group_seeds: bool) -> None:
+    """The whole `table1` protocol (all methods, 10% and 40%, ``seeds`` seeds) on MTL-shaped data."""
+    import tempfile
+    from pathlib import Path
+
+    from s4aqa.experiments.runner import reproduce
+
+    data = mtl_shaped()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "mtl_shaped"
+        root.mkdir()
+        rows = ["id,score,split"]
+        for vid, x, score, split in zip(data.ids, data.features, data.scores, data.split):
+            np.save(root / f"{vid}.npy", x.astype(np.float16))
+            rows.append(f"{vid},{score:.4f},{split}")
+        (root / "scores.csv").write_text("\n".join(rows) + "\n")
+        started = time.perf_counter()
+        summary = reproduce("table1", out=Path(tmp) / "repro", dataset="folder", root=root,
+                            seeds=seeds, workers=workers, device=device, progress=False,
+                            report=False, group_seeds=group_seeds)
+        seconds = time.perf_counter() - started
+    print(f"table1_runs: {summary.total} ({summary.failed} failed, {summary.skipped} skipped)")
+    print(f"table1_seconds: {seconds:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--table1", action="store_true",
+                        help="also time the whole table1 protocol with --seeds seeds")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--group-seeds", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -152,6 +184,8 @@ def main() -> None:
     print(f"reference_steps_per_second: {ref_rate:.1f}")
     print(f"project_steps_per_second: {our_rate:.1f}")
     print(f"peak_memory: {peak_memory(args.device)}")
+    if args.table1:
+        time_table1(args.seeds, args.workers, args.device, args.group_seeds)
     print(f"speedup_vs_reference: {our_rate / ref_rate:.2f}")
 
 
