@@ -82,3 +82,32 @@ def test_predict_rejects_bad_features(tmp_path, capsys):
     np.save(nan, np.full((16, 64), np.nan, np.float32))
     assert main(["predict", "--run", str(run), "--features", str(nan)]) == 2
     assert "NaN" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("method: aa\nbogus: 1\n", "unknown option(s) bogus"),
+    ("label_ratio: lots\n", "not a valid float"),
+    ("seed: [1, 2]\n", "not a valid int"),
+    ("method: [unclosed\n", "not valid YAML"),
+    ("- a\n- b\n", "mapping"),
+    ("options: 3\n", "options"),
+])
+def test_bad_config_files(tmp_path, capsys, text, message):
+    config = tmp_path / "run.yaml"
+    config.write_text(text)
+    out = tmp_path / "out"
+    assert main(["train", "--config", str(config), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out.exists()
+
+
+def test_config_file_with_flags_overriding(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("method: aa\nlabel_ratio: 0.3\noptions:\n  steps: 10\n  hidden: 16\n  heads: 2\n")
+    out = tmp_path / "out"
+    assert main(["train", "--config", str(config), "--seed", "2", "--out", str(out)]) == 0
+    import json
+
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["method"] == "aa" and saved["seed"] == 2 and saved["options"]["steps"] == 10

@@ -35,7 +35,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         value = getattr(args, key)
         if value is not None:
             values[key] = value
-    options = dict(values.get("options") or {})
+    options = values.get("options") or {}
+    if not isinstance(options, dict):
+        raise S4AQAError("config 'options' must be a mapping of option names to values")
+    options = dict(options)
     options.update(parse_assignments(args.set))
     values["options"] = options
     config = RunConfig.from_dict(values)
