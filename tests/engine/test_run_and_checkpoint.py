@@ -53,3 +53,19 @@ def test_empty_unlabeled_set_and_missing_cuda(data):
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(S4AQAError, match="no checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_methods_that_do_not_select_on_validation_train_on_it(data):
+    from s4aqa.data.splits import make_split
+    from s4aqa.engine.run import training_sets
+    from s4aqa.methods.registry import create
+
+    split = make_split(data, 0.3, 0)
+    labeled, _, validation = training_sets(data, split, create("aa", FAST))
+    assert len(labeled) == len(split.labeled) and len(validation) == len(split.validation)
+    labeled, _, validation = training_sets(data, split, create("aa", {**FAST, "select": "last"}))
+    assert len(labeled) == len(split.labeled) + len(split.validation) and validation is None
+    labeled, _, validation = training_sets(data, split, create("svr"))
+    assert validation is None and len(labeled) == len(split.labeled) + len(split.validation)
+    _, _, validation = training_sets(data, split, create("svr", {"select_on": "validation"}))
+    assert len(validation) == len(split.validation)

@@ -62,6 +62,22 @@ class RunResult:
     truth: np.ndarray
 
 
+def training_sets(data: FeatureSet, split: Split, method) -> tuple:
+    """(labeled, unlabeled, validation) for ``method.fit``.
+
+    A method that selects nothing on the validation slice trains on it: its labels would
+    otherwise be held out for no use.
+    """
+    labeled_ids, validation = list(split.labeled), None
+    if split.validation:
+        if method.uses_validation:
+            validation = data.select_ids(split.validation)
+        else:
+            labeled_ids += split.validation
+    return (data.select_ids(labeled_ids),
+            data.select_ids(split.unlabeled) if split.unlabeled else None, validation)
+
+
 def config_fingerprint(config: RunConfig) -> str:
     text = json.dumps(config.to_dict(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -82,9 +98,7 @@ def run_training(config: RunConfig, data: FeatureSet | None = None,
         method.state_dir = Path(state_dir)
         method.state_fingerprint = config_fingerprint(config)
     started = time.perf_counter()
-    method.fit(data.select_ids(split.labeled),
-               data.select_ids(split.unlabeled) if split.unlabeled else None,
-               data.select_ids(split.validation) if split.validation else None)
+    method.fit(*training_sets(data, split, method))
     seconds = time.perf_counter() - started
     # the test split is read here, once, after training and model selection
     test = data.select_ids(split.test)
@@ -120,9 +134,7 @@ def run_training_group(configs: list[RunConfig], data: FeatureSet | None = None)
                for c in configs]
     if len(configs) == 1 or not can_group(methods):
         return [run_training(c, data) for c in configs]
-    parts = [(data.select_ids(s.labeled),
-              data.select_ids(s.unlabeled) if s.unlabeled else None,
-              data.select_ids(s.validation) if s.validation else None) for s in splits]
+    parts = [training_sets(data, s, m) for s, m in zip(splits, methods)]
     started = time.perf_counter()
     train_group(methods, *map(list, zip(*parts)))
     seconds = (time.perf_counter() - started) / len(configs)

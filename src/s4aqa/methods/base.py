@@ -35,6 +35,11 @@ class Method:
     Options: type = MethodOptions
     uses_unlabeled: bool = False  # semi-supervised methods read the unlabeled set
 
+    @property
+    def uses_validation(self) -> bool:
+        """Whether the method selects on the validation slice; one that does not trains on it."""
+        return False
+
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
         self.options = options
         self.seed = int(seed)
@@ -158,6 +163,10 @@ class DeepMethod(Method):
     """
 
     Options = DeepOptions
+
+    @property
+    def uses_validation(self) -> bool:
+        return self.options.select == "best"
 
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)

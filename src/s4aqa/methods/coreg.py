@@ -60,6 +60,7 @@ def knn_predict(distances: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray
 class COREG(Method):
     Options = COREGOptions
     uses_unlabeled = True
+    version = 2  # 2: trains on the validation slice too (it selects nothing on it)
 
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)

@@ -70,6 +70,11 @@ def _spearman_score(truth: np.ndarray, predicted: np.ndarray) -> float:
 class SVR(Method):
     Options = SVROptions
     uses_unlabeled = False
+    version = 2  # 2: trains on the validation slice too unless it selects on it
+
+    @property
+    def uses_validation(self) -> bool:
+        return self.options.select_on == "validation"
 
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)
