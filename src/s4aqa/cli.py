@@ -80,18 +80,9 @@ def _read_feature_paths(path: Path) -> list[Path]:
     raise S4AQAError(f"{path}: not an .npy file or a folder of them")
 
 
-def load_feature_file(path: Path) -> np.ndarray:
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise S4AQAError(f"{path}: unreadable .npy file ({exc}); re-extract it") from None
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-        raise S4AQAError(f"{path}: expected a numeric (T, D) array, got {array.dtype} {array.shape}")
-    return array.astype(np.float32)
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
-    from s4aqa.data.featureset import check_finite, resample_segments
+    from s4aqa.data.featureset import resample_segments
+    from s4aqa.data.formats._common import load_npy
     from s4aqa.engine.checkpoint import load_checkpoint
     from s4aqa.engine.run import predictions_csv
 
@@ -100,8 +91,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files = _read_feature_paths(Path(args.features))
     arrays = []
     for path in files:
-        array = load_feature_file(path)
-        check_finite(array, str(path))
+        array = load_npy(path)  # numeric, (T, D), finite, float32, or the project's error
         if dim is not None and array.shape[1] != dim:
             raise S4AQAError(f"{path}: features have dimension {array.shape[1]} but the model "
                              f"was trained on {dim}; extract them the same way as the training data")
@@ -124,7 +114,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from s4aqa.engine.score import score_videos, scores_table
+    from s4aqa.engine.run import predictions_csv
+    from s4aqa.engine.score import score_videos
 
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -133,7 +124,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     for vid, _, error in results:
         if error:
             print(f"s4aqa: skipped {vid}: {error}", file=sys.stderr)
-    text = scores_table(results)
+    scored = [(vid, score) for vid, score, _ in results if score is not None]
+    text = predictions_csv([vid for vid, _ in scored], [score for _, score in scored])
     if args.out:
         io.write_text(args.out, text)
         print(f"{sum(s is not None for _, s, _ in results)} videos scored -> {args.out}")

@@ -19,7 +19,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.engine.metrics import spearman
-from s4aqa.engine.trainer import make_optimizer
+from s4aqa.engine.trainer import make_optimizer, optimizer_step
 from s4aqa.errors import S4AQAError
 
 
@@ -118,11 +118,7 @@ def train_group(methods, labeled: list[FeatureSet], unlabeled: list[FeatureSet |
         batch_l = draw(lab_stack, options.batch_labeled)
         batch_u = draw(unl_stack, options.batch_unlabeled) if unl_stack else None
         loss, parts = batched_loss(params, buffers, batch_l, batch_u, step / max(steps, 1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        optimizer_step(optimizer, scheduler, loss.sum())  # per-model losses are independent
         for name, value in parts.items():
             running[name] = running.get(name, 0.0) + value.detach()
         since += 1

@@ -68,9 +68,3 @@ def score_videos(videos: list[str | os.PathLike], run: str | os.PathLike, *, dev
         out.append((video_id, score, ""))
     return out
 
-
-def scores_table(results: list[tuple[str, float | None, str]]) -> str:
-    lines = ["id,predicted"]
-    lines += [f"{vid},{score:.6f}" for vid, score, _ in results if score is not None]
-    return "\n".join(lines) + "\n"
-

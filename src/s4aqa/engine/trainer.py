@@ -43,6 +43,14 @@ def make_optimizer(parameters, options):
     return optimizer, scheduler
 
 
+def optimizer_step(optimizer, scheduler, loss) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+
+
 def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
                validation: FeatureSet | None) -> None:
     """Train ``method.modules`` with ``method.loss`` for ``options.steps`` steps."""
@@ -77,11 +85,7 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
         batch_u = (_draw(unlabeled_data, options.batch_unlabeled, generator)
                    if unlabeled_data is not None else None)
         loss, parts = method.loss(batch_l, batch_u, step / max(steps, 1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        optimizer_step(optimizer, scheduler, loss)
         for name, value in parts.items():
             running[name] = running.get(name, 0.0) + value.detach()
         since += 1
