@@ -31,7 +31,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     values = read_config_file(args.config) if args.config else {}
     for key in ("dataset", "root", "target", "task", "fold", "segments", "features",
-                "label_ratio", "seed", "init", "val_fraction", "method", "device"):
+                "label_ratio", "seed", "init", "val_fraction", "holdout", "method", "device"):
         value = getattr(args, key)
         if value is not None:
             values[key] = value
@@ -163,7 +163,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         methods=_split_list(args.methods), options=parse_assignments(args.set), ratios=ratios,
         workers=args.workers, device=args.device, val_fraction=args.val_fraction,
         segments=args.segments, features=args.features, progress=not args.quiet,
-        group_seeds=args.group_seeds)
+        group_seeds=args.group_seeds, holdout=args.holdout)
     print(summary.line())
     if summary.internal_errors:
         print(f"s4aqa: {summary.internal_errors} run(s) failed with an internal error; "
@@ -203,6 +203,9 @@ def _add_reproduce(sub) -> None:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="option for every method that has it, e.g. steps=100")
     parser.add_argument("--val-fraction", dest="val_fraction", type=float, default=0.2)
+    parser.add_argument("--holdout", type=int, default=0, metavar="N",
+                        help="evaluate on N training videos held out (a fixed draw) instead of the "
+                             "test split: for choosing options without touching the test split")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--group-seeds", action="store_true",
                         help="train the seeds of a deep method as one batched model (fast on a "
@@ -234,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--init", type=int, default=None, help="initialisation index under one seed")
     train.add_argument("--val-fraction", dest="val_fraction", type=float, default=None)
+    train.add_argument("--holdout", type=int, default=None, metavar="N",
+                       help="evaluate on N training videos held out (a fixed draw) instead of the "
+                             "test split: for choosing options without touching the test split")
     train.add_argument("--method", default=None)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="method option")
     train.add_argument("--device", default=None)

@@ -30,6 +30,8 @@ class RunConfig:
     seed: int = 0
     init: int = 0
     val_fraction: float = 0.2
+    # > 0: evaluate on this many training videos held out instead of the test split (tuning)
+    holdout: int = 0
     method: str = "s4aqa"
     options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"

@@ -69,3 +69,14 @@ def test_subset_train_test_and_folds():
         fs.with_fold_as_test(7)
     with pytest.raises(S4AQAError, match="no folds"):
         _set().with_fold_as_test(0)
+
+
+def test_holdout_replaces_the_test_split_by_a_fixed_draw_of_training_videos():
+    fs = _set()
+    held = fs.with_holdout(1)
+    assert set(held.ids) == set(fs.train().ids)  # the real test videos are gone
+    assert len(held.test()) == 1 and len(held.train()) == len(fs.train()) - 1
+    assert held.test().ids == fs.with_holdout(1).test().ids  # the same draw every time
+    for count in (0, len(fs.train())):
+        with pytest.raises(S4AQAError, match="cannot hold out"):
+            fs.with_holdout(count)

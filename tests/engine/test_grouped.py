@@ -7,7 +7,8 @@ from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.engine.run import run_training, run_training_group
 
-OPTIONS = {"steps": 80, "lr": 2e-3, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 20}
+OPTIONS = {"steps": 80, "lr": 2e-3, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 20,
+           "select": "best"}  # the grouped loop's selection on validation is tested too
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,18 @@ def test_group_trains_each_seed_and_is_deterministic(data, method):
     assert len({tuple(r.split.labeled) for r in first}) == 3
     assert not np.allclose(first[0].predictions, first[1].predictions)
     assert "val_spearman" in first[0].method.history[-1]
+    modules = first[0].method.modules
+    if "teacher" in modules:  # the grouped loop moves the moving-average teacher too
+        import torch
+
+        initial = type(first[0].method)(first[0].method.options, seed=0)
+        initial.setup(data.train(), [])
+        moved = modules["teacher"]["encoder"].state_dict()
+        start = initial.modules["teacher"]["encoder"].state_dict()
+        student = modules["encoder"].state_dict()
+        assert not any(torch.equal(moved[k], start[k]) for k in moved if k in start and
+                       moved[k].dtype.is_floating_point and moved[k].numel() > 1)
+        assert not all(torch.equal(moved[k], student[k]) for k in moved)
 
 
 def test_group_of_classical_methods_falls_back(data):

@@ -16,10 +16,11 @@ class _Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("method", ["s4aqa", "aa"])
-def test_resume_matches_uninterrupted(tmp_path, monkeypatch, method):
+@pytest.mark.parametrize("method,extra", [("s4aqa", {}), ("aa", {}),
+                                          ("s4aqa", {"lambda_cons": 1.0, "predict_with": "teacher"})])
+def test_resume_matches_uninterrupted(tmp_path, monkeypatch, method, extra):
     data = make_staged_actions(n_train=80, n_test=30, dim=8, seed=1)
-    config = RunConfig(method=method, label_ratio=0.4, seed=3, options=OPTIONS)
+    config = RunConfig(method=method, label_ratio=0.4, seed=3, options={**OPTIONS, **extra})
     reference = run_training(config, data)
 
     saved = trainer._save_state

@@ -61,9 +61,9 @@ def test_methods_that_do_not_select_on_validation_train_on_it(data):
     from s4aqa.methods.registry import create
 
     split = make_split(data, 0.3, 0)
-    labeled, _, validation = training_sets(data, split, create("aa", FAST))
+    labeled, _, validation = training_sets(data, split, create("aa", {**FAST, "select": "best"}))
     assert len(labeled) == len(split.labeled) and len(validation) == len(split.validation)
-    labeled, _, validation = training_sets(data, split, create("aa", {**FAST, "select": "last"}))
+    labeled, _, validation = training_sets(data, split, create("aa", FAST))  # select=last
     assert len(labeled) == len(split.labeled) + len(split.validation) and validation is None
     labeled, _, validation = training_sets(data, split, create("svr"))
     assert validation is None and len(labeled) == len(split.labeled) + len(split.validation)

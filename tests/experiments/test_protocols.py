@@ -31,15 +31,17 @@ def test_table1_defaults_keep_registered_methods_and_list_the_others():
 def test_ablation_rows_are_switches_of_one_method():
     runs, _ = expand(PROTOCOLS["ablation"], dataset="synthetic", info=FLAT, seeds=1,
                      ratios=[0.1])
-    switches = {r.method: (r.options["msfr"], r.options["rda"]) for r in runs}
-    assert switches == {"aa": (False, False), "aa+rda": (False, True),
-                        "aa+msfr": (True, False), "s4aqa": (True, True)}
+    switches = {r.method: (r.options["msfr"], r.options["rda"], r.options["lambda_cons"] > 0)
+                for r in runs}
+    assert switches == {"aa": (False, False, False), "aa+rda": (False, True, False),
+                        "aa+msfr": (True, False, False), "aa+msfr+rda": (True, True, False),
+                        "aa+cons": (False, False, True), "s4aqa": (True, True, True)}
 
 
 def test_seeds_and_inits_pair_methods():
     runs, _ = expand(PROTOCOLS["ablation"], dataset="synthetic", info=FLAT, seeds=3, inits=2,
                      ratios=[0.4])
-    assert len(runs) == 4 * 3 * 2
+    assert len(runs) == 6 * 3 * 2
     per_method = {}
     for r in runs:
         per_method.setdefault(r.method, set()).add((r.seed, r.init, r.label_ratio))

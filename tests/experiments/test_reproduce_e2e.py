@@ -24,16 +24,17 @@ def test_cli_reproduce_then_cached_then_report(tmp_path, capsys):
     out = tmp_path / "ablation"
     argv = ["reproduce", "ablation", "--seeds", "1", "--ratios", "0.1", *TINY, "--out", str(out)]
     assert cli.main(argv) == 0
-    assert "4 runs (0 cached, 4 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
+    assert "6 runs (0 cached, 6 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
     report = (out / "report.md").read_text()
-    assert "| AA+MSFR+RDA (s4aqa) |" in report and "### default target, 10% labels" in report
+    assert "| AA+MSFR+RDA+CONS (s4aqa) |" in report and "### default target, 10% labels" in report
     rows = results(out)
-    assert [r["method"] for r in rows] == ["aa", "aa+rda", "aa+msfr", "s4aqa"]
+    assert [r["method"] for r in rows] == ["aa", "aa+rda", "aa+msfr", "aa+msfr+rda", "aa+cons",
+                                           "s4aqa"]
     assert all(r["status"] == "ok" and -1 <= float(r["test_spearman"]) <= 1 for r in rows)
     assert {r["n_labeled"] for r in rows} == {rows[0]["n_labeled"]}  # one seed, one subset
     # a second call recomputes nothing; `report` rebuilds the same report from the cache
     assert cli.main(argv) == 0
-    assert "4 runs (4 cached, 0 run now" in capsys.readouterr().out
+    assert "6 runs (6 cached, 0 run now" in capsys.readouterr().out
     (out / "report.md").unlink()
     assert cli.main(["report", str(out)]) == 0
     assert (out / "report.md").read_text() == report
@@ -134,3 +135,18 @@ def test_group_seeds_runs_each_seed_and_caches_them(tmp_path):
     assert all(r["status"] == "ok" and r["metrics"].get("grouped") == 3 for r in records)
     assert main(argv) == 0  # all cached: nothing reruns
     assert len(list((out / "runs").glob("*.json"))) == 6
+
+
+def test_holdout_evaluates_on_training_videos_and_never_the_test_split(tmp_path, capsys):
+    from s4aqa.data.synthetic import make_staged_actions
+
+    out = tmp_path / "tuning"
+    argv = ["reproduce", "ablation", "--seeds", "1", "--ratios", "0.2", "--methods", "aa",
+            "--holdout", "40", *TINY, "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "40 held-out training videos" in (out / "report.md").read_text()
+    cache = RunCache(out)
+    record = cache.load(next(iter(cache.keys())))
+    train_ids = set(make_staged_actions().train().ids)
+    assert record["metrics"]["n_test"] == len(record["test_ids"]) == 40
+    assert set(record["test_ids"]) <= train_ids

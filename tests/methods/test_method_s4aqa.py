@@ -5,6 +5,7 @@ import torch
 from s4aqa.data.splits import make_split
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.engine.metrics import spearman
+from s4aqa.engine.trainer import update_moving_average
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import create
 from s4aqa.methods.s4aqa import masked_count, span_mask
@@ -25,7 +26,9 @@ def _parts(data, ratio=0.3, seed=0):
 
 def test_presets_switch_the_modules():
     for name, modules in [("aa", set()), ("aa+rda", {"discriminator"}),
-                          ("aa+msfr", {"decoder"}), ("s4aqa", {"decoder", "discriminator"})]:
+                          ("aa+msfr", {"decoder"}), ("aa+msfr+rda", {"decoder", "discriminator"}),
+                          ("aa+cons", {"teacher"}),
+                          ("s4aqa", {"decoder", "discriminator", "teacher"})]:
         method = create(name, FAST)
         method.setup(*_tiny())
         assert modules == set(method.modules) - {"encoder", "regressor", "feature_mean", "feature_std"}
@@ -71,7 +74,7 @@ def test_s4aqa_trains_beats_constant_and_is_deterministic(data):
     second = create("s4aqa", FAST, seed=5).fit(labeled, unlabeled, validation)
     np.testing.assert_array_equal(first.predict(test), second.predict(test))
     assert spearman(first.predict(test), test.scores) > 0.2
-    assert {"reg", "rcvr", "adv", "val_spearman"} <= set(first.history[-1])
+    assert {"reg", "rcvr", "adv", "cons"} <= set(first.history[-1])
 
 
 def test_s4aqa_reads_the_unlabeled_set(data):
@@ -102,3 +105,39 @@ def test_option_errors_are_clear():
     with pytest.raises(S4AQAError, match="unknown method"):
         create("nope")
     assert create("s4aqa", {"msfr": "false", "lambda_rcvr": "0.5"}).options.lambda_rcvr == 0.5
+
+
+def test_teacher_is_a_moving_average_of_the_student():
+    method = create("aa", {**FAST, "predict_with": "teacher", "ema_decay": 0.9})
+    method.setup(*_tiny())
+    teacher, student = method.modules["teacher"], method.modules
+    assert not any(p.requires_grad for p in teacher.parameters())
+    before = [p.clone() for p in teacher["encoder"].parameters()]
+    with torch.no_grad():
+        for p in student["encoder"].parameters():
+            p.add_(1.0)
+    update_moving_average(dict(method.modules.named_parameters()), method.moving_average())
+    for old, new, mine in zip(before, teacher["encoder"].parameters(),
+                              student["encoder"].parameters()):
+        torch.testing.assert_close(new, 0.9 * old + 0.1 * mine)
+
+
+def test_consistency_reads_the_unlabeled_set_and_teacher_predicts(data):
+    labeled, unlabeled, validation, test = _parts(data)
+    options = {**FAST, "msfr": False, "rda": False, "lambda_cons": 1.0}
+    method = create("s4aqa", options, seed=1)
+    assert method.uses_unlabeled
+    base = method.fit(labeled, unlabeled, validation)
+    assert "cons" in base.history[-1]
+    noise = unlabeled.with_score(unlabeled.scores)
+    noise.features = np.random.default_rng(0).normal(size=noise.features.shape).astype(np.float32)
+    other = create("s4aqa", options, seed=1).fit(labeled, noise, validation)
+    assert not np.allclose(base.predict(test), other.predict(test))
+    # predicting with the teacher reads the teacher's weights, not the student's
+    teacher = create("s4aqa", {**options, "predict_with": "teacher"}, seed=1)
+    teacher.fit(labeled, unlabeled, validation)
+    before = teacher.predict(test)
+    with torch.no_grad():
+        for p in teacher.modules["encoder"].parameters():
+            p.zero_()
+    np.testing.assert_array_equal(teacher.predict(test), before)

@@ -19,6 +19,9 @@ from s4aqa.errors import S4AQAError
 SPLITS = ("train", "test")
 
 
+HOLDOUT_SEED = 12345  # the held-out draw is fixed, like a real test split
+
+
 def resample_segments(array: np.ndarray, length: int) -> np.ndarray:
     """Resample a (T, D) sequence to (length, D).
 
@@ -164,6 +167,20 @@ class FeatureSet:
         out = self.subset(np.arange(len(self)))
         out.split = np.where(folds == fold, "test", "train").astype(object)
         return out
+
+    def with_holdout(self, count: int, seed: int = HOLDOUT_SEED) -> "FeatureSet":
+        """Tuning without the test split: the test videos are dropped and ``count`` training
+        videos (a fixed draw) become the test split in their place."""
+        train = self.train()
+        count = int(count)
+        if not 0 < count < len(train):
+            raise S4AQAError(f"{self.name}: cannot hold out {count} of {len(train)} training "
+                             "videos; choose a number between 1 and the training set's size - 1")
+        held = np.random.default_rng(seed).permutation(len(train))[:count]
+        split = np.array(["train"] * len(train), dtype=object)
+        split[held] = "test"
+        train.split = split
+        return train
 
     def with_score(self, scores: np.ndarray) -> "FeatureSet":
         out = self.subset(np.arange(len(self)))

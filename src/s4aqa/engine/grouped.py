@@ -19,7 +19,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.engine.metrics import spearman
-from s4aqa.engine.trainer import make_optimizer, optimizer_step
+from s4aqa.engine.trainer import make_optimizer, optimizer_step, update_moving_average
 from s4aqa.errors import S4AQAError
 
 
@@ -107,6 +107,8 @@ def train_group(methods, labeled: list[FeatureSet], unlabeled: list[FeatureSet |
         index = torch.randint(n, (count, min(size, n)), generator=generator, device=device)
         return {k: v[rows, index] for k, v in stack.items()}
 
+    named = {name[len("inner."):]: value for name, value in params.items()}
+    average = first.moving_average()
     select_best = options.select == "best" and val_x is not None
     best = [-math.inf] * count
     best_params = {k: v.detach().clone() for k, v in params.items()}
@@ -119,6 +121,7 @@ def train_group(methods, labeled: list[FeatureSet], unlabeled: list[FeatureSet |
         batch_u = draw(unl_stack, options.batch_unlabeled) if unl_stack else None
         loss, parts = batched_loss(params, buffers, batch_l, batch_u, step / max(steps, 1))
         optimizer_step(optimizer, scheduler, loss.sum())  # per-model losses are independent
+        update_moving_average(named, average)
         for name, value in parts.items():
             running[name] = running.get(name, 0.0) + value.detach()
         since += 1

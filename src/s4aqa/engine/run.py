@@ -49,6 +49,8 @@ def load_data(config: RunConfig) -> FeatureSet:
     data = _DATA_CACHE[key]
     if config.fold is not None:
         data = data.with_fold_as_test(int(config.fold))
+    if config.holdout:
+        data = data.with_holdout(int(config.holdout))
     return data
 
 

@@ -51,6 +51,17 @@ def optimizer_step(optimizer, scheduler, loss) -> None:
         scheduler.step()
 
 
+@torch.no_grad()
+def update_moving_average(parameters: dict[str, torch.Tensor], average) -> None:
+    """copy <- decay * copy + (1 - decay) * tracked, for ``method.moving_average()``'s pairs
+    (element-wise, so it serves stacked weights of grouped models as well)."""
+    if average is None:
+        return
+    pairs, decay = average
+    torch._foreach_lerp_([parameters[c] for c in pairs], [parameters[t] for t in pairs.values()],
+                         1.0 - decay)
+
+
 def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
                validation: FeatureSet | None) -> None:
     """Train ``method.modules`` with ``method.loss`` for ``options.steps`` steps."""
@@ -86,6 +97,7 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
                    if unlabeled_data is not None else None)
         loss, parts = method.loss(batch_l, batch_u, step / max(steps, 1))
         optimizer_step(optimizer, scheduler, loss)
+        update_moving_average(dict(method.modules.named_parameters()), method.moving_average())
         for name, value in parts.items():
             running[name] = running.get(name, 0.0) + value.detach()
         since += 1

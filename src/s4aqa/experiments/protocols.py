@@ -54,8 +54,8 @@ _TABLE1 = {
           "s4aqa": 0.746},
 }
 _ABLATION = {
-    0.1: {"aa": 0.618, "aa+rda": 0.634, "aa+msfr": 0.661, "s4aqa": 0.676},
-    0.4: {"aa": 0.703, "aa+rda": 0.726, "aa+msfr": 0.732, "s4aqa": 0.746},
+    0.1: {"aa": 0.618, "aa+rda": 0.634, "aa+msfr": 0.661, "aa+msfr+rda": 0.676},
+    0.4: {"aa": 0.703, "aa+rda": 0.726, "aa+msfr": 0.732, "aa+msfr+rda": 0.746},
 }
 
 
@@ -87,7 +87,8 @@ LAMBDA_ADV = (0.001, 0.01, 0.1, 1.0)   # λ2 of Fig. 5 (s4aqa's default is 0.01)
 FIG6_RATIOS = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 ABLATION_LABELS = {"aa": "AA", "aa+rda": "AA+RDA", "aa+msfr": "AA+MSFR",
-                   "s4aqa": "AA+MSFR+RDA (s4aqa)"}
+                   "aa+msfr+rda": "AA+MSFR+RDA (paper)", "aa+cons": "AA+CONS",
+                   "s4aqa": "AA+MSFR+RDA+CONS (s4aqa)"}
 
 # Targets a protocol runs on when --target is not given (None: the reader's default).
 DATASET_TARGETS: dict[str, tuple[str | None, ...]] = {"fisv": ("tes", "pcs")}
@@ -123,7 +124,8 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
              ("svr", "usdl", "c3d_avg_stl", "c3d_avg_mtl", "coreg", "pseudo_label", "vat",
               "s4l", "aa", "s4aqa"),
              paper_dataset="mtl_aqa", paper=_TABLE1,
-             note="Paper column: MTL-AQA, Table I (aa from the ablation, Tables IV/V)."),
+             note="Paper column: MTL-AQA, Table I (aa from the ablation, Tables IV/V); the "
+                  "paper's s4aqa has no consistency term (see the ablation)."),
     Protocol("table2", "Table II: test Spearman per group and their Fisher-z average, 40% labels",
              "groups", (0.4,),
              ("svr", "action_net", "coreg", "pseudo_label", "vat", "s4l", "aa", "s4aqa"),
@@ -135,10 +137,12 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
              per_task_folds=True, paper_dataset="jigsaws", paper=_TABLE3,
              note="One run per (task, fold, seed); folds and tasks averaged through Fisher's z; "
                   "paper column: JIGSAWS, Table III (Suturing/Needle Passing/Knot Tying/Avg)."),
-    Protocol("ablation", "Ablation (Tables IV, V): AA, AA+RDA, AA+MSFR, AA+MSFR+RDA", "table",
-             (0.1, 0.4), ("aa", "aa+rda", "aa+msfr", "s4aqa"),
+    Protocol("ablation", "Ablation (Tables IV, V): AA, AA+RDA, AA+MSFR, AA+MSFR+RDA, and the "
+             "consistency this package adds", "table",
+             (0.1, 0.4), ("aa", "aa+rda", "aa+msfr", "aa+msfr+rda", "aa+cons", "s4aqa"),
              paper_dataset="mtl_aqa", paper=_ABLATION, labels=ABLATION_LABELS,
-             note="Paper column: MTL-AQA, Tables IV/V."),
+             note="Paper column: MTL-AQA, Tables IV/V (its S4AQA is the AA+MSFR+RDA row). "
+                  "CONS: teacher-student consistency on masked unlabeled videos."),
     Protocol("fig4", "Fig. 4: t-SNE of the unlabeled representations, coloured by true score",
              "tsne", (0.1,), ("aa", "aa+msfr", "s4aqa"), extras=(EMBEDDING,),
              labels=ABLATION_LABELS,
@@ -190,6 +194,7 @@ class RunSpec:
     segments: int | None = None
     features: str | None = None
     device: str = "cpu"
+    holdout: int = 0
     extras: tuple[str, ...] = ()
 
     def config(self) -> RunConfig:
@@ -197,7 +202,7 @@ class RunSpec:
                          task=self.task, fold=self.fold, segments=self.segments,
                          features=self.features, label_ratio=self.label_ratio, seed=self.seed,
                          init=self.init, val_fraction=self.val_fraction, method=self.method,
-                         options=dict(self.options), device=self.device)
+                         options=dict(self.options), device=self.device, holdout=self.holdout)
 
     @property
     def key(self) -> str:
@@ -286,7 +291,7 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
            inits: int = 1, methods: Sequence[str] | None = None,
            options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
            val_fraction: float = 0.2, segments: int | None = None,
-           features: str | os.PathLike | None = None, device: str = "cpu",
+           features: str | os.PathLike | None = None, device: str = "cpu", holdout: int = 0,
            registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
     """The runs of ``protocol`` on ``dataset``; returns (runs, default methods not registered).
 
@@ -343,7 +348,8 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
                            task=task, fold=fold, method=method, options=full,
                            overrides=explicit, variant=point, label_ratio=ratio, seed=seed,
                            init=init, val_fraction=float(val_fraction), segments=segments,
-                           features=features, device=device, extras=tuple(protocol.extras))
+                           features=features, device=device, holdout=int(holdout),
+                           extras=tuple(protocol.extras))
             if spec.key not in seen:
                 seen.add(spec.key)
                 runs.append(spec)

@@ -218,6 +218,9 @@ class ReportBuilder:
                 f"{manifest['seeds']} seed(s) x {manifest['inits']} initialisation(s)",
                 f"{len(rows)} runs: {counts['ok']} ok, {counts['failed']} failed, "
                 f"{counts['skipped']} skipped, {counts[MISSING]} not run yet"]
+        if manifest.get("holdout"):
+            info.append(f"evaluated on {manifest['holdout']} held-out training videos, not on the "
+                        "test split (a tuning run: 'test Spearman' below means held-out)")
         if manifest.get("options"):
             info.append("options " + ", ".join(f"`{k}={v}`" for k, v in manifest["options"].items()))
         lines += ["; ".join(info) + ".", ""]

@@ -275,7 +275,7 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
               workers: int = 1, device: str = "cpu", val_fraction: float = 0.2,
               segments: int | None = None, features: str | os.PathLike | None = None,
               progress: bool = True, report: bool = True,
-              group_seeds: bool = False) -> ReproduceSummary:
+              group_seeds: bool = False, holdout: int = 0) -> ReproduceSummary:
     """Reproduce ``protocol`` on ``dataset`` into ``out``; see the module docstring."""
     from s4aqa.engine.run import check_device
 
@@ -292,7 +292,7 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
     runs, missing = expand(spec, dataset=dataset, info=info, seeds=seeds, root=root,
                            targets=targets, inits=inits, methods=methods, options=options,
                            ratios=ratios, val_fraction=val_fraction, segments=segments,
-                           features=features, device=device)
+                           features=features, device=device, holdout=holdout)
     out = Path(out)
     cache = run_cache.RunCache(out)
     run_cache.write_manifest(out, {
@@ -301,7 +301,7 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
         "inits": int(inits), "methods": list(dict.fromkeys(r.method for r in runs)),
         "missing_methods": missing, "options": dict(options or {}),
         "ratios": sorted({r.label_ratio for r in runs}), "groups": info.groups,
-        "folds": info.folds, "s4aqa": s4aqa.__version__,
+        "folds": info.folds, "s4aqa": s4aqa.__version__, "holdout": int(holdout),
         "runs": [dict(r.to_dict(), key=r.key) for r in runs],
     })
     todo = [r for r in runs if not cache.is_done(r.key, r.extras)]

@@ -139,7 +139,9 @@ class DeepOptions(MethodOptions):
     batch_labeled: int = 16
     batch_unlabeled: int = 16
     eval_every: int = 20
-    select: str = choice("best", "last")  # best validation Spearman, or the last step
+    # the last step of the fixed schedule (the validation slice then trains: on Fis-V's training
+    # split its labels were worth more than selection), or the best validation Spearman
+    select: str = choice("last", "best")
     hidden: int = 128
     heads: int = 4
     layers: int = 1
@@ -189,6 +191,11 @@ class DeepMethod(Method):
         prediction = self.modules["regressor"](self.modules["encoder"](labeled["x"]))
         reg = torch.nn.functional.mse_loss(prediction, labeled["y"])
         return reg, {"reg": reg}
+
+    def moving_average(self) -> tuple[dict[str, str], float] | None:
+        """A moving-average copy of some weights, kept by the training loops after each step:
+        (copy's parameter name -> tracked parameter name, decay), or None when there is none."""
+        return None
 
     def labeled_tensors(self, labeled: FeatureSet) -> dict[str, torch.Tensor]:
         """What a labeled batch holds; multi-task methods add auxiliary labels."""
