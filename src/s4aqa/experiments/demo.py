@@ -12,7 +12,7 @@ from s4aqa.engine.run import run_training
 from s4aqa.experiments.stats import paired_difference, summarise
 
 
-def run_demo(seeds: int = 5, label_ratio: float = 0.1, methods=("aa", "aa+msfr", "s4aqa"),
+def run_demo(seeds: int = 5, label_ratio: float = 0.1, methods=("aa", "aa+msfr+rda", "s4aqa"),
              device: str = "cpu", progress: bool = True) -> str:
     data = make_staged_actions()
     results: dict[str, list[float]] = {m: [] for m in methods}
