@@ -49,8 +49,8 @@ def test_a_changed_option_invalidates_only_its_runs(fake_methods):
 def test_fig5_grid_point_change_touches_only_that_point():
     protocol = PROTOCOLS["fig5"]
     runs, _ = expand(protocol, dataset="synthetic", info=FLAT, seeds=1)
-    narrower = dataclasses.replace(protocol, grid={"s4aqa": {"lambda_rcvr": (0.1, 0.3, 1.0, 2.0),
-                                                            "lambda_adv": (0.001, 0.01, 0.1, 1.0)}})
+    narrower = dataclasses.replace(protocol, grid={"aa+msfr+rda": {
+        "lambda_rcvr": (0.1, 0.3, 1.0, 2.0), "lambda_adv": (0.001, 0.01, 0.1, 1.0)}})
     runs2, _ = expand(narrower, dataset="synthetic", info=FLAT, seeds=1)
     old, new = {r.key for r in runs}, {r.key for r in runs2}
     assert len(old - new) == len(new - old) == 4  # the λ1 = 3 row became λ1 = 2

@@ -71,9 +71,10 @@ def test_table3_needs_folds():
         expand(PROTOCOLS["table3"], dataset="fisv", info=FLAT, seeds=1, methods=["aa"])
 
 
-def test_fig5_grid_on_s4aqa_with_aa_as_reference():
+def test_fig5_grid_on_the_papers_s4aqa_with_aa_as_reference():
     runs, _ = expand(PROTOCOLS["fig5"], dataset="synthetic", info=FLAT, seeds=2)
-    grid = [r for r in runs if r.method == "s4aqa"]
+    assert {r.method for r in runs} == {"aa", "aa+msfr+rda"}
+    grid = [r for r in runs if r.method == "aa+msfr+rda"]
     assert len(grid) == len(LAMBDA_RCVR) * len(LAMBDA_ADV) * 2
     assert {(r.options["lambda_rcvr"], r.options["lambda_adv"]) for r in grid} == {
         (a, b) for a in LAMBDA_RCVR for b in LAMBDA_ADV}
@@ -84,7 +85,7 @@ def test_fig5_grid_on_s4aqa_with_aa_as_reference():
 
 def test_fig4_keeps_embeddings_and_fig6_spans_the_ratios():
     fig4, _ = expand(PROTOCOLS["fig4"], dataset="synthetic", info=FLAT, seeds=1)
-    assert [r.method for r in fig4] == ["aa", "aa+msfr", "s4aqa"]
+    assert [r.method for r in fig4] == ["aa", "aa+msfr", "aa+msfr+rda", "s4aqa"]
     assert all(r.extras == ("embedding",) for r in fig4)
     fig6, _ = expand(PROTOCOLS["fig6"], dataset="synthetic", info=FLAT, seeds=1,
                      methods=["aa", "s4aqa"])
