@@ -59,6 +59,7 @@ def test_predict_reproduces_predictions_csv(tmp_path):
     (["train", "--label-ratio", "1.0", "--method", "s4aqa", "--out", "{out}"], "unlabeled set is empty"),
     (["train", "--dataset", "fisv", "--root", "{missing}", "--out", "{out}"], "not found"),
     (["train", "--set", "nonsense=1", "--out", "{out}"], "unknown option"),
+    (["train", "--shift", "a:b", "--out", "{out}"], "single group"),
     (["train", "--set", "steps=abc", "--out", "{out}"], "not a valid int"),
     (["evaluate", "--run", "{missing}"], "no checkpoint"),
 ])

@@ -31,7 +31,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     values = read_config_file(args.config) if args.config else {}
     for key in ("dataset", "root", "target", "task", "fold", "segments", "features",
-                "label_ratio", "seed", "init", "val_fraction", "holdout", "method", "device"):
+                "label_ratio", "seed", "init", "val_fraction", "holdout", "shift", "method",
+                "device"):
         value = getattr(args, key)
         if value is not None:
             values[key] = value
@@ -163,7 +164,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         methods=_split_list(args.methods), options=parse_assignments(args.set), ratios=ratios,
         workers=args.workers, device=args.device, val_fraction=args.val_fraction,
         segments=args.segments, features=args.features, progress=not args.quiet,
-        group_seeds=args.group_seeds, holdout=args.holdout)
+        group_seeds=args.group_seeds, holdout=args.holdout, shift=args.shift)
     print(summary.line())
     if summary.internal_errors:
         print(f"s4aqa: {summary.internal_errors} run(s) failed with an internal error; "
@@ -206,6 +207,9 @@ def _add_reproduce(sub) -> None:
     parser.add_argument("--holdout", type=int, default=0, metavar="N",
                         help="evaluate on N training videos held out (a fixed draw) instead of the "
                              "test split: for choosing options without touching the test split")
+    parser.add_argument("--shift", default=None, metavar="A,B:C",
+                        help="labeled videos from groups A,B, unlabeled from C (unlabeled "
+                             "videos of unseen actions); other groups are left out")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--group-seeds", action="store_true",
                         help="train the seeds of a deep method as one batched model (fast on a "
@@ -240,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--holdout", type=int, default=None, metavar="N",
                        help="evaluate on N training videos held out (a fixed draw) instead of the "
                              "test split: for choosing options without touching the test split")
+    train.add_argument("--shift", default=None, metavar="A,B:C",
+                       help="labeled videos from groups A,B, unlabeled from C (unlabeled "
+                            "videos of unseen actions); other groups are left out")
     train.add_argument("--method", default=None)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="method option")
     train.add_argument("--device", default=None)

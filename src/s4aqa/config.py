@@ -32,6 +32,8 @@ class RunConfig:
     val_fraction: float = 0.2
     # > 0: evaluate on this many training videos held out instead of the test split (tuning)
     holdout: int = 0
+    # "A,B:C": labeled videos from groups A and B, unlabeled ones from C (see data.splits)
+    shift: str | None = None
     method: str = "s4aqa"
     options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"

@@ -54,3 +54,33 @@ def test_too_few_labeled_for_validation():
 
 def test_full_ratio_leaves_no_unlabeled():
     assert make_split(_grouped(), 1.0, 0).unlabeled == []
+
+
+def test_shift_labels_some_groups_and_leaves_others_unlabeled():
+    fs = _grouped()
+    split = make_split(fs, 0.5, seed=1, val_fraction=0.2, shift="a,b:c")
+    group_of = dict(zip(fs.ids, fs.groups))
+    assert {group_of[i] for i in split.labeled + split.validation} == {"a", "b"}
+    assert {group_of[i] for i in split.unlabeled} == {"c"}
+    # the ratio applies to the labeled groups; all of c's training videos are unlabeled
+    assert len(split.labeled) + len(split.validation) == 20
+    assert len(split.unlabeled) == 20
+    # group d is in neither set, so it is out of the test split as well
+    assert {group_of[i] for i in split.test} == {"a", "b", "c"}
+    assert set(split.test) <= set(fs.test().ids)
+
+
+@pytest.mark.parametrize("shift, message", [
+    ("a,b", "LABELED:UNLABELED"), ("a:", "each side"), ("a:a", "each side"),
+    ("a:z", "no group z"),
+])
+def test_bad_shift_is_refused_with_what_to_do(shift, message):
+    with pytest.raises(S4AQAError, match=message):
+        make_split(_grouped(), 0.5, seed=0, shift=shift)
+
+
+def test_shift_needs_groups():
+    fs = _grouped()
+    flat = FeatureSet(ids=fs.ids, features=fs.features, scores=fs.scores, split=fs.split)
+    with pytest.raises(S4AQAError, match="single group"):
+        make_split(flat, 0.5, seed=0, shift="a:b")

@@ -20,7 +20,8 @@ def test_key_covers_every_field_that_decides_the_numbers(tmp_path, monkeypatch):
     key = run_cache.run_key(base)
     changes = {"dataset": "rg", "root": str(tmp_path / "other"), "target": "pcs", "task": "Ball",
                "fold": 1, "segments": 16, "label_ratio": 0.4, "seed": 1, "init": 1,
-               "val_fraction": 0.0, "holdout": 100, "method": "aa", "options": {"steps": 21}}
+               "val_fraction": 0.0, "holdout": 100, "shift": "a:b", "method": "aa",
+               "options": {"steps": 21}}
     for name, value in changes.items():
         assert run_cache.run_key(dataclasses.replace(base, **{name: value})) != key, name
     # not part of the key: the device, and how a path or the options are spelt
@@ -31,6 +32,7 @@ def test_key_covers_every_field_that_decides_the_numbers(tmp_path, monkeypatch):
     assert run_cache.run_key(dataclasses.replace(base, label_ratio=0.10000)) == key
     # no hold-out leaves the key as it was before the field existed
     assert "holdout" not in run_cache.key_fields(base)
+    assert "shift" not in run_cache.key_fields(base)
 
 
 def test_a_changed_option_invalidates_only_its_runs(fake_methods):

@@ -150,3 +150,23 @@ def test_holdout_evaluates_on_training_videos_and_never_the_test_split(tmp_path,
     train_ids = set(make_staged_actions().train().ids)
     assert record["metrics"]["n_test"] == len(record["test_ids"]) == 40
     assert set(record["test_ids"]) <= train_ids
+
+
+def test_shift_runs_labeled_and_unlabeled_from_named_groups(tmp_path, capsys):
+    out = tmp_path / "shift"
+    argv = ["reproduce", "ablation", "--dataset", "synthetic_shift", "--shift", "source:look",
+            "--seeds", "1", "--ratios", "0.2", "--methods", "aa+rda", *TINY, "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert "labeled videos from source, unlabeled from look" in (out / "report.md").read_text()
+    row, = results(out)
+    assert row["status"] == "ok" and row["n_unlabeled"] == "200"
+    assert {"spearman_source", "spearman_look"} <= set(row) and "spearman_skill" not in row
+
+
+def test_shift_naming_a_missing_group_stops_before_any_run(tmp_path, capsys):
+    out = tmp_path / "shift"
+    argv = ["reproduce", "ablation", "--dataset", "synthetic_shift", "--shift", "source:lok",
+            "--seeds", "1", *TINY, "--out", str(out)]
+    assert cli.main(argv) != 0
+    assert "no group lok" in capsys.readouterr().err
+    assert not (out / "runs").exists()

@@ -4,6 +4,11 @@ A seed fixes the draw: every method run under one seed sees the same labeled vid
 each group (apparatus, task, action type) a ratio ``r`` of the training videos is labeled, the
 rest of the training split is the unlabeled set, and a validation slice is carved from the
 labeled part for model selection. Test videos are listed but never drawn from.
+
+A *group shift* (``shift="A,B:C"``) draws the labeled videos from groups A and B only and the
+unlabeled videos from group C only, as when unlabeled videos come from unseen actions; the
+ratio then applies to the labeled groups' training videos, and videos of groups named on
+neither side are left out of the run (training and test).
 """
 
 from __future__ import annotations
@@ -49,6 +54,21 @@ def check_ratio(label_ratio: float) -> float:
     return label_ratio
 
 
+def parse_shift(shift: str, groups: list[str]) -> tuple[list[str], list[str]]:
+    """``"A,B:C"`` to (labeled groups, unlabeled groups), checked against the dataset's groups."""
+    sides = str(shift).split(":")
+    if len(sides) != 2:
+        raise S4AQAError(f"--shift {shift!r}: expected LABELED:UNLABELED groups, e.g. source:look")
+    labeled, unlabeled = ([g.strip() for g in side.split(",") if g.strip()] for side in sides)
+    if not labeled or not unlabeled or set(labeled) & set(unlabeled):
+        raise S4AQAError(f"--shift {shift!r}: name at least one group on each side, none on both")
+    unknown = sorted(set(labeled + unlabeled) - set(groups))
+    if unknown:
+        raise S4AQAError(f"--shift {shift!r}: no group {', '.join(unknown)} in this dataset; its "
+                         f"groups are {', '.join(groups) or 'none (it has a single group)'}")
+    return labeled, unlabeled
+
+
 def make_split(
     features: FeatureSet,
     label_ratio: float,
@@ -56,23 +76,33 @@ def make_split(
     val_fraction: float = 0.2,
     min_validation: int = 3,
     min_train: int = 3,
+    shift: str | None = None,
 ) -> Split:
     """Draw labeled, unlabeled and validation ids from the training split.
 
     Labeled videos are drawn per group (stratified) so every group keeps its share; the
     validation slice takes ``val_fraction`` of the labeled videos (at least ``min_validation``),
-    or none when ``val_fraction`` is 0 (then methods train for a fixed schedule).
+    or none when ``val_fraction`` is 0 (then methods train for a fixed schedule). ``shift``
+    (``"labeled groups:unlabeled groups"``) separates the groups the two sets come from.
     """
     label_ratio = check_ratio(label_ratio)
     if not 0.0 <= val_fraction < 1.0:
         raise S4AQAError(f"validation fraction {val_fraction} is outside [0, 1)")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
     train_mask = features.split == "train"
-    train_index = np.flatnonzero(train_mask)
+    in_run = np.ones(len(features.ids), dtype=bool)
+    labeled_groups = unlabeled_groups = None
+    if shift:
+        groups = sorted(str(g) for g in set(features.groups)) if features.has_groups else []
+        labeled_groups, unlabeled_groups = parse_shift(shift, groups)
+        in_run = np.isin(features.groups.astype(str), labeled_groups + unlabeled_groups)
+    train_index = np.flatnonzero(train_mask & in_run)
     if train_index.size == 0:
         raise S4AQAError(f"{features.name}: no training videos")
     labeled_index: list[int] = []
     for group in sorted(set(features.groups[train_index])):
+        if labeled_groups is not None and str(group) not in labeled_groups:
+            continue
         members = train_index[features.groups[train_index] == group]
         count = max(1, int(round(label_ratio * members.size)))
         labeled_index.extend(rng.permutation(members)[:count].tolist())
@@ -89,8 +119,9 @@ def make_split(
     validation = labeled_index[:n_val]
     labeled = labeled_index[n_val:]
     taken = set(labeled_index)
-    unlabeled = [int(i) for i in train_index if i not in taken]
-    test = np.flatnonzero(features.split == "test").tolist()
+    unlabeled = [int(i) for i in train_index if i not in taken and (
+        unlabeled_groups is None or str(features.groups[i]) in unlabeled_groups)]
+    test = np.flatnonzero((features.split == "test") & in_run).tolist()
     ids = features.ids
     return Split(
         label_ratio=label_ratio,

@@ -10,6 +10,12 @@ a weighted sum of the stage qualities plus judging noise.
 Why masked recovery can help here: a hidden segment's quality is predictable only from the
 qualities of the other stages (they share the skill), so learning to recover it teaches the
 encoder to read qualities out of the nuisance, with no label needed.
+
+With ``group_shifts`` the videos fall into groups (video i into group i mod G, in train and
+test alike) that differ in one of two ways: ``look`` moves the group's shared appearance (a
+covariate shift: same skills, other-looking features; aligning the groups' representations can
+undo it), ``skill`` raises its athletes' skill (a real difference in scores; aligning the groups
+would erase it). The ``synthetic_shift`` dataset is such a set; see ``--shift``.
 """
 
 from __future__ import annotations
@@ -37,13 +43,24 @@ def make_staged_actions(
     judge_noise: float = 0.3,
     nonlinear: bool = True,
     seed: int = 0,
+    group_shifts: dict[str, dict[str, float]] | None = None,
 ) -> FeatureSet:
-    """Generate ``n_train + n_test`` videos of ``stages * segments_per_stage`` segments."""
+    """Generate ``n_train + n_test`` videos of ``stages * segments_per_stage`` segments.
+
+    ``group_shifts`` maps group names to their shifts, e.g. ``{"source": {}, "look":
+    {"look": 1.5}, "skill": {"skill": 1.0}}``: ``look`` in units of the appearance's
+    standard deviation, ``skill`` in units of the skill's.
+    """
     if min(n_train, stages, segments_per_stage, dim) < 1 or n_test < 0:
         raise S4AQAError("synthetic data needs positive sizes")
     rng = np.random.default_rng(seed)
     n = n_train + n_test
     skill = rng.standard_normal(n)
+    names = list(group_shifts or {})
+    group_index = np.arange(n) % max(len(names), 1)
+    shift_of = {kind: np.array([float((group_shifts or {})[g].get(kind, 0.0)) for g in names]
+                               or [0.0])[group_index] for kind in ("look", "skill")}
+    skill = skill + shift_of["skill"]
     quality = np.zeros((n, stages))
     for k in range(stages):
         previous = quality[:, k - 1] if k else 0.0
@@ -60,6 +77,9 @@ def make_staged_actions(
     features = np.empty((n, segments, dim), dtype=np.float32)
     # a video's look (athlete, venue, camera) that all its segments share
     video_look = (rng.standard_normal((n, nuisance_rank)) * appearance) @ appearance_dirs
+    # a group's look: a shift along one fixed direction of the appearance subspace
+    look_direction = appearance_dirs.sum(axis=0) / np.linalg.norm(appearance_dirs.sum(axis=0))
+    video_look = video_look + (shift_of["look"] * appearance)[:, None] * look_direction[None]
     for k in range(stages):
         for j in range(segments_per_stage):
             t = k * segments_per_stage + j
@@ -78,7 +98,8 @@ def make_staged_actions(
     scores += rng.standard_normal(n) * judge_noise
     split = np.array(["train"] * n_train + ["test"] * n_test, dtype=object)
     ids = [f"synthetic_{i:05d}" for i in range(n)]
-    return FeatureSet(ids=ids, features=features, scores=scores, split=split,
+    groups = np.array(names, dtype=object)[group_index] if names else None
+    return FeatureSet(ids=ids, features=features, scores=scores, split=split, groups=groups,
                       meta={"length": np.full(n, segments), "skill": skill},
                       name="synthetic")
 

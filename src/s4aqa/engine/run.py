@@ -64,6 +64,12 @@ class RunResult:
     truth: np.ndarray
 
 
+def split_of(config: RunConfig, data: FeatureSet) -> Split:
+    """The labeled / unlabeled / validation / test draw of ``config`` on ``data``."""
+    return make_split(data, config.label_ratio, config.seed, config.val_fraction,
+                      shift=config.shift)
+
+
 def training_sets(data: FeatureSet, split: Split, method) -> tuple:
     """(labeled, unlabeled, validation) for ``method.fit``.
 
@@ -93,7 +99,7 @@ def run_training(config: RunConfig, data: FeatureSet | None = None,
     """
     check_device(config.device)
     data = load_data(config) if data is None else data
-    split = make_split(data, config.label_ratio, config.seed, config.val_fraction)
+    split = split_of(config, data)
     method = create(config.method, config.options, seed=config.seed * 1000 + config.init,
                     device=config.device)
     if state_dir is not None:
@@ -131,7 +137,7 @@ def run_training_group(configs: list[RunConfig], data: FeatureSet | None = None)
     for config in configs:
         check_device(config.device)
     data = load_data(configs[0]) if data is None else data
-    splits = [make_split(data, c.label_ratio, c.seed, c.val_fraction) for c in configs]
+    splits = [split_of(c, data) for c in configs]
     methods = [create(c.method, c.options, seed=c.seed * 1000 + c.init, device=c.device)
                for c in configs]
     if len(configs) == 1 or not can_group(methods):

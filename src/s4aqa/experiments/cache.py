@@ -55,6 +55,8 @@ def key_fields(config: RunConfig) -> dict[str, Any]:
     fields["options"] = dict(sorted((fields.get("options") or {}).items()))
     if not fields.get("holdout"):
         fields.pop("holdout", None)  # absent when off, so runs cached before it keep their keys
+    if not fields.get("shift"):
+        fields.pop("shift", None)
     fields["cache_format"] = CACHE_FORMAT
     # a method's code version: bumped when a change alters its numbers, so old runs rerun
     fields["method_version"] = _method_version(config.method)

@@ -196,6 +196,7 @@ class RunSpec:
     features: str | None = None
     device: str = "cpu"
     holdout: int = 0
+    shift: str | None = None
     extras: tuple[str, ...] = ()
 
     def config(self) -> RunConfig:
@@ -203,7 +204,8 @@ class RunSpec:
                          task=self.task, fold=self.fold, segments=self.segments,
                          features=self.features, label_ratio=self.label_ratio, seed=self.seed,
                          init=self.init, val_fraction=self.val_fraction, method=self.method,
-                         options=dict(self.options), device=self.device, holdout=self.holdout)
+                         options=dict(self.options), device=self.device, holdout=self.holdout,
+                         shift=self.shift)
 
     @property
     def key(self) -> str:
@@ -293,7 +295,7 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
            options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
            val_fraction: float = 0.2, segments: int | None = None,
            features: str | os.PathLike | None = None, device: str = "cpu", holdout: int = 0,
-           registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
+           shift: str | None = None, registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
     """The runs of ``protocol`` on ``dataset``; returns (runs, default methods not registered).
 
     Runs come in table order (target, ratio, task, fold, method, variant, seed, init);
@@ -308,6 +310,10 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
     if int(inits) < 1:
         raise S4AQAError(f"--inits {inits}: run at least one initialisation per seed")
     method_list, missing = resolve_methods(protocol, methods, registered)
+    if shift:
+        from s4aqa.data.splits import parse_shift
+
+        parse_shift(shift, info.groups)  # a wrong group name stops before any run
     if targets is None or len(targets) == 0:
         targets = DATASET_TARGETS.get(dataset, (None,))
     ratio_list = [_ratio(r) for r in (ratios if ratios else protocol.ratios)]
@@ -350,6 +356,7 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
                            overrides=explicit, variant=point, label_ratio=ratio, seed=seed,
                            init=init, val_fraction=float(val_fraction), segments=segments,
                            features=features, device=device, holdout=int(holdout),
+                           shift=shift or None,
                            extras=tuple(protocol.extras))
             if spec.key not in seen:
                 seen.add(spec.key)

@@ -221,6 +221,9 @@ class ReportBuilder:
         if manifest.get("holdout"):
             info.append(f"evaluated on {manifest['holdout']} held-out training videos, not on the "
                         "test split (a tuning run: 'test Spearman' below means held-out)")
+        if manifest.get("shift"):
+            labeled, unlabeled = manifest["shift"].split(":")
+            info.append(f"group shift: labeled videos from {labeled}, unlabeled from {unlabeled}")
         if manifest.get("options"):
             info.append("options " + ", ".join(f"`{k}={v}`" for k, v in manifest["options"].items()))
         lines += ["; ".join(info) + ".", ""]

@@ -129,8 +129,7 @@ def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any
 
     S4AQAError and other exceptions become a failed record; KeyboardInterrupt propagates.
     """
-    from s4aqa.data.splits import make_split
-    from s4aqa.engine.run import load_data, run_training
+    from s4aqa.engine.run import load_data, run_training, split_of
 
     spec = RunSpec.from_dict(spec_values)
     config = spec.config()
@@ -138,7 +137,7 @@ def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any
     arrays: dict[str, np.ndarray] = {}
     try:
         data = load_data(config)
-        split = make_split(data, config.label_ratio, config.seed, config.val_fraction)
+        split = split_of(config, data)
         reason = _skip_reason(spec, data, split)
         if reason is not None:
             record.update(status=run_cache.SKIPPED, message=reason)
@@ -157,14 +156,13 @@ def execute_group(group_values: Sequence[Mapping[str, Any]], directory: str) -> 
 
     Runs to skip, and groups that cannot be batched, go one by one through ``execute_run``.
     """
-    from s4aqa.data.splits import make_split
-    from s4aqa.engine.run import load_data, run_training_group
+    from s4aqa.engine.run import load_data, run_training_group, split_of
 
     specs = [RunSpec.from_dict(v) for v in group_values]
     configs = [spec.config() for spec in specs]
     try:
         data = load_data(configs[0])
-        splits = [make_split(data, c.label_ratio, c.seed, c.val_fraction) for c in configs]
+        splits = [split_of(c, data) for c in configs]
         runnable = [i for i, (spec, split) in enumerate(zip(specs, splits))
                     if _skip_reason(spec, data, split) is None]
     except Exception:  # noqa: BLE001 - the single runs record the error
@@ -275,7 +273,8 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
               workers: int = 1, device: str = "cpu", val_fraction: float = 0.2,
               segments: int | None = None, features: str | os.PathLike | None = None,
               progress: bool = True, report: bool = True,
-              group_seeds: bool = False, holdout: int = 0) -> ReproduceSummary:
+              group_seeds: bool = False, holdout: int = 0,
+              shift: str | None = None) -> ReproduceSummary:
     """Reproduce ``protocol`` on ``dataset`` into ``out``; see the module docstring."""
     from s4aqa.engine.run import check_device
 
@@ -292,7 +291,7 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
     runs, missing = expand(spec, dataset=dataset, info=info, seeds=seeds, root=root,
                            targets=targets, inits=inits, methods=methods, options=options,
                            ratios=ratios, val_fraction=val_fraction, segments=segments,
-                           features=features, device=device, holdout=holdout)
+                           features=features, device=device, holdout=holdout, shift=shift)
     out = Path(out)
     cache = run_cache.RunCache(out)
     run_cache.write_manifest(out, {
@@ -302,6 +301,7 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
         "missing_methods": missing, "options": dict(options or {}),
         "ratios": sorted({r.label_ratio for r in runs}), "groups": info.groups,
         "folds": info.folds, "s4aqa": s4aqa.__version__, "holdout": int(holdout),
+        "shift": shift or None,
         "runs": [dict(r.to_dict(), key=r.key) for r in runs],
     })
     todo = [r for r in runs if not cache.is_done(r.key, r.extras)]

@@ -23,6 +23,7 @@ Reader = Callable[..., FeatureSet]
 # dependencies do not load for the others.
 FORMATS: dict[str, str] = {
     "synthetic": "s4aqa.data.synthetic",
+    "synthetic_shift": "s4aqa.data.formats.synthetic_shift",
     "folder": "s4aqa.data.formats.folder",
     "fisv": "s4aqa.data.formats.fisv",
     "mtl_aqa": "s4aqa.data.formats.mtl_aqa",
@@ -30,6 +31,9 @@ FORMATS: dict[str, str] = {
     "finediving": "s4aqa.data.formats.finediving",
     "jigsaws": "s4aqa.data.formats.jigsaws",
 }
+
+# generated in memory: no --root
+GENERATED = frozenset({"synthetic", "synthetic_shift"})
 
 SHARED_DATA_ENV = "S4AQA_SHARED_DATA"
 
@@ -59,7 +63,7 @@ def load_dataset(
 ) -> FeatureSet:
     """Read dataset ``name`` from ``root`` into a FeatureSet."""
     reader = get_reader(name)
-    if name != "synthetic":
+    if name not in GENERATED:
         if root is None:
             raise S4AQAError(f"dataset '{name}' needs --root PATH (the folder holding its files)")
         root = Path(root)
