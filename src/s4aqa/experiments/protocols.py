@@ -295,7 +295,8 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
            options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
            val_fraction: float = 0.2, segments: int | None = None,
            features: str | os.PathLike | None = None, device: str = "cpu", holdout: int = 0,
-           shift: str | None = None, registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
+           shift: str | None = None,
+           registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
     """The runs of ``protocol`` on ``dataset``; returns (runs, default methods not registered).
 
     Runs come in table order (target, ratio, task, fold, method, variant, seed, init);

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from s4aqa.data.featureset import FeatureSet, resample_segments
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.errors import S4AQAError
@@ -28,7 +30,8 @@ def read(root: Path | None = None, *, target=None, task=None, segments=None, fea
     data.name = "synthetic_shift"
     if task is not None:
         if task not in GROUP_SHIFTS:
-            raise S4AQAError(f"synthetic_shift has groups {', '.join(GROUP_SHIFTS)}; got --task {task}")
+            raise S4AQAError(f"synthetic_shift has groups {', '.join(GROUP_SHIFTS)}; "
+                             f"got --task {task}")
         data = data.where_group(task)
     if segments is not None and segments != data.num_segments:
         data.features = np.stack([resample_segments(v, segments) for v in data.features])
