@@ -46,6 +46,16 @@ def test_group_trains_each_seed_and_is_deterministic(data, method):
         assert not all(torch.equal(moved[k], student[k]) for k in moved)
 
 
+def test_group_runs_the_confidence_filter_and_teacher_targets(data):
+    options = {**OPTIONS, "steps": 20, "cons_keep": 0.5, "recover_target": "teacher"}
+    configs = [RunConfig(method="s4aqa", label_ratio=0.3, seed=s, options=options) for s in (0, 1)]
+    results = run_training_group(configs, data)
+    assert [r.metrics["grouped"] for r in results] == [2, 2]
+    for result in results:
+        assert {"rcvr", "cons"} <= set(result.method.history[-1])
+        assert np.all(np.isfinite(result.predictions))
+
+
 def test_group_of_classical_methods_falls_back(data):
     configs = [RunConfig(method="svr", label_ratio=0.3, seed=s) for s in range(2)]
     results = run_training_group(configs, data)

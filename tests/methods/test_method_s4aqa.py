@@ -141,3 +141,40 @@ def test_consistency_reads_the_unlabeled_set_and_teacher_predicts(data):
         for p in teacher.modules["encoder"].parameters():
             p.zero_()
     np.testing.assert_array_equal(teacher.predict(test), before)
+
+
+def test_recovery_target_can_be_the_teachers_tokens_of_the_whole_video():
+    method = create("aa+msfr", {**FAST, "mask_span": 3, "recover_target": "teacher"})
+    method.setup(*_tiny())
+    assert "teacher" in method.modules and method.moving_average() is not None
+    x = torch.randn(5, 16, 4)
+    recovery = method.recover(x)
+    teacher = method.modules["teacher"].eval()["encoder"]
+    with torch.no_grad():
+        expected = torch.nn.functional.layer_norm(teacher.tokens(x), (FAST["hidden"],))
+    for b in range(5):
+        torch.testing.assert_close(recovery.target[b], expected[b, recovery.positions[b]])
+    assert recovery.recovered.shape == (5, 3, FAST["hidden"])
+
+
+def test_confidence_filter_keeps_the_videos_whose_teacher_score_moves_least():
+    method = create("aa+cons", {**FAST, "cons_keep": 0.5})
+    method.setup(*_tiny())
+    teacher = method.modules["teacher"].eval()
+    x = torch.randn(6, 16, 4)
+    mask, _ = method.draw_mask(x)
+    with torch.no_grad():
+        whole = teacher["regressor"](teacher["encoder"](x))
+        moved = (teacher["regressor"](teacher["encoder"](x, mask)) - whole).abs()
+    kept = method.confident(teacher, x, mask, whole)
+    assert kept.sum() == 3
+    assert moved[kept.bool()].max() < moved[~kept.bool()].min()
+
+
+def test_confidence_filter_trains_and_checks_its_range(data):
+    labeled, unlabeled, validation, _ = _parts(data)
+    method = create("aa+cons", {**FAST, "cons_keep": 0.25}, seed=1).fit(labeled, unlabeled, validation)
+    assert "cons" in method.history[-1]
+    for keep in (0, 1.5):
+        with pytest.raises(S4AQAError, match="cons_keep"):
+            create("s4aqa", {"cons_keep": keep})
