@@ -211,15 +211,15 @@ class S4AQA(DeepMethod):
     def teacher_tokens(self, x: torch.Tensor) -> torch.Tensor:
         return self.modules["teacher"].eval()["encoder"].tokens(x)
 
-    def confident(self, teacher: nn.ModuleDict, x: torch.Tensor, mask: torch.Tensor,
-                  whole: torch.Tensor) -> torch.Tensor:
-        """1 for the ``cons_keep`` fraction of videos whose teacher score moves least when the
-        span is hidden, else 0 (a sort, not a data-dependent index, so it runs under vmap)."""
-        with torch.no_grad():
-            moved = (teacher["regressor"](teacher["encoder"](x, mask)) - whole).abs()
-            keep = max(1, int(round(self.options.cons_keep * x.shape[0])))
-            threshold = torch.sort(moved).values[keep - 1]
-            return (moved <= threshold).float()
+    @torch.no_grad()
+    def confident(self, x: torch.Tensor, mask: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+        """1 for the ``cons_keep`` fraction of videos whose teacher score (``whole``) moves least
+        when the span is hidden, else 0 (a sort, not a data-dependent index: it runs under vmap)."""
+        teacher = self.modules["teacher"].eval()
+        moved = (teacher["regressor"](teacher["encoder"](x, mask)) - whole).abs()
+        keep = max(1, int(round(self.options.cons_keep * x.shape[0])))
+        threshold = torch.sort(moved).values[keep - 1]
+        return (moved <= threshold).float()
 
     def loss(self, labeled, unlabeled, progress):
         o = self.options
@@ -259,13 +259,12 @@ class S4AQA(DeepMethod):
             total = total + o.lambda_rcvr * rcvr
             reps.append(recovery.pooled[: x_u.shape[0]])  # f̈^u
         if o.lambda_cons > 0:
-            teacher = self.modules["teacher"]
             with torch.no_grad():
-                target = teacher["regressor"](teacher_tokens.mean(dim=1))
+                target = self.modules["teacher"]["regressor"](teacher_tokens.mean(dim=1))
             student = self.modules["regressor"](chunks[-1].mean(dim=1))
             error = (student - target) ** 2
             if o.cons_keep < 1:
-                error = error * self.confident(teacher, x_rec, mask, target)
+                error = error * self.confident(x_rec, mask, target)
             cons = error.mean()
             parts["cons"] = cons
             total = total + o.lambda_cons * cons
