@@ -55,7 +55,7 @@ def test_predict_reproduces_predictions_csv(tmp_path):
     (["train", "--dataset", "nope", "--out", "{out}"], "unknown dataset"),
     (["train", "--method", "nope", "--out", "{out}"], "unknown method"),
     (["train", "--label-ratio", "1.5", "--out", "{out}"], "outside"),
-    (["train", "--label-ratio", "0.01", "--out", "{out}"], "validation"),
+    (["train", "--label-ratio", "0.01", "--set", "select=best", "--out", "{out}"], "validation"),
     (["train", "--label-ratio", "1.0", "--method", "s4aqa", "--out", "{out}"], "unlabeled set is empty"),
     (["train", "--dataset", "fisv", "--root", "{missing}", "--out", "{out}"], "not found"),
     (["train", "--set", "nonsense=1", "--out", "{out}"], "unknown option"),

@@ -25,6 +25,21 @@ def _dataset_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--features", default=None, help="where the per-video feature arrays are, if not under --root")
 
 
+def _say(text: str) -> None:
+    print(f"s4aqa: {text}", file=sys.stderr)
+
+
+def _dataset_of(dataset: str | None, root: str | None) -> str:
+    """--dataset, or the format recognised from --root (and said), or the synthetic data."""
+    from s4aqa.data.formats import detect_format
+
+    if dataset or root is None:
+        return dataset or "synthetic"
+    found = detect_format(root)
+    _say(f"--root {root} holds a '{found}' dataset; reading it as --dataset {found}")
+    return found
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from s4aqa.config import RunConfig, parse_assignments, read_config_file
     from s4aqa.engine.run import run_training, write_run
@@ -42,9 +57,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = dict(options)
     options.update(parse_assignments(args.set))
     values["options"] = options
-    config = RunConfig.from_dict(values)
+    values["dataset"] = _dataset_of(values.get("dataset"), values.get("root"))
+    config = RunConfig.from_dict(values).resolved()
     # training state is kept in the run folder so that an interrupted `train` resumes
-    result = run_training(config, state_dir=args.out)
+    result = run_training(config, state_dir=args.out, fresh=args.fresh, notify=_say)
     write_run(args.out, config, result)
     print(f"{config.method}: test Spearman {result.metrics['test_spearman']:.4f} "
           f"({result.metrics['n_test']} test videos); run written to {args.out}")
@@ -60,7 +76,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = Path(args.run)
     method, meta = load_checkpoint(run, device=args.device)
-    config = RunConfig.from_dict(meta["config"])
+    config = _moved(RunConfig.from_dict(meta["config"]), args.root)
     split = Split.load(run / "split.json")
     test = load_data(config).select_ids(split.test)
     metrics = evaluate(method.predict(test), test)
@@ -68,6 +84,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out:
         io.write_json(args.out, metrics)
     return 0
+
+
+def _moved(config, root: str | None):
+    """A run's config with its data read from ``root`` (--root) where the data moved."""
+    import dataclasses
+
+    from s4aqa.config import absolute_path
+
+    return config if root is None else dataclasses.replace(config, root=absolute_path(root))
 
 
 def _read_feature_paths(path: Path) -> list[Path]:
@@ -82,26 +107,33 @@ def _read_feature_paths(path: Path) -> list[Path]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from s4aqa.config import RunConfig
     from s4aqa.data.featureset import resample_segments
     from s4aqa.data.formats._common import load_npy
     from s4aqa.engine.checkpoint import load_checkpoint
-    from s4aqa.engine.run import predictions_csv
+    from s4aqa.engine.run import load_data, predictions_csv
 
     method, meta = load_checkpoint(Path(args.run), device=args.device)
-    segments, dim = meta["extra"]["shape"] if "shape" in meta["extra"] else (None, None)
-    files = _read_feature_paths(Path(args.features))
-    arrays = []
-    for path in files:
-        array = load_npy(path)  # numeric, (T, D), finite, float32, or the project's error
-        if dim is not None and array.shape[1] != dim:
-            raise S4AQAError(f"{path}: features have dimension {array.shape[1]} but the model "
-                             f"was trained on {dim}; extract them the same way as the training data")
-        arrays.append(resample_segments(array, segments) if segments else array)
-    predictions = method.predict(np.stack(arrays))
-    text = predictions_csv([p.stem for p in files], predictions)
+    if args.features is None:  # every video of the run's dataset
+        data = load_data(_moved(RunConfig.from_dict(meta["config"]), args.root))
+        text = predictions_csv(data.ids, method.predict(data), data.scores, data.split)
+        count = len(data)
+    else:
+        segments, dim = meta["extra"]["shape"] if "shape" in meta["extra"] else (None, None)
+        files = _read_feature_paths(Path(args.features))
+        arrays = []
+        for path in files:
+            array = load_npy(path)  # numeric, (T, D), finite, float32, or the project's error
+            if dim is not None and array.shape[1] != dim:
+                raise S4AQAError(f"{path}: features have dimension {array.shape[1]} but the "
+                                 f"model was trained on {dim}; extract them the same way as "
+                                 "the training data")
+            arrays.append(resample_segments(array, segments) if segments else array)
+        text = predictions_csv([p.stem for p in files], method.predict(np.stack(arrays)))
+        count = len(files)
     if args.out:
         io.write_text(args.out, text)
-        print(f"{len(files)} predictions written to {args.out}")
+        print(f"{count} predictions written to {args.out}")
     else:
         sys.stdout.write(text)
     return 0
@@ -121,7 +153,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
     results = score_videos(args.videos, args.run, device=args.device, batch_size=args.batch_size,
-                           segments=args.segments, weights=args.weights)
+                           segments=args.segments, weights=args.weights, root=args.root)
     for vid, _, error in results:
         if error:
             print(f"s4aqa: skipped {vid}: {error}", file=sys.stderr)
@@ -159,12 +191,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     except ValueError:
         raise S4AQAError(f"--ratios {','.join(ratios)}: expected numbers such as 0.1,0.4") from None
     summary = reproduce(
-        args.protocol, out=args.out, dataset=args.dataset, root=args.root,
+        args.protocol, out=args.out, dataset=_dataset_of(args.dataset, args.root), root=args.root,
         targets=_split_list(args.target), seeds=args.seeds, inits=args.inits,
         methods=_split_list(args.methods), options=parse_assignments(args.set), ratios=ratios,
         workers=args.workers, device=args.device, val_fraction=args.val_fraction,
         segments=args.segments, features=args.features, progress=not args.quiet,
-        group_seeds=args.group_seeds, holdout=args.holdout, shift=args.shift)
+        group_seeds=args.group_seeds, holdout=args.holdout, shift=args.shift, fresh=args.fresh)
     print(summary.line())
     if summary.internal_errors:
         print(f"s4aqa: {summary.internal_errors} run(s) failed with an internal error; "
@@ -187,7 +219,8 @@ def _add_reproduce(sub) -> None:
         "reproduce", help="run a table or figure of the paper (cached, resumable) and report it")
     parser.add_argument("protocol", choices=list(PROTOCOLS),
                         help="; ".join(f"{p.name}: {p.title}" for p in PROTOCOLS.values()).replace("%", "%%"))
-    parser.add_argument("--dataset", default="synthetic", help="dataset format (default synthetic)")
+    parser.add_argument("--dataset", default=None,
+                        help="dataset format (default: recognised from --root, else synthetic)")
     parser.add_argument("--root", default=None, help="folder holding the dataset's files")
     parser.add_argument("--target", action="append", default=None,
                         help="score(s) to run, comma-separated (fisv default: tes,pcs)")
@@ -216,12 +249,19 @@ def _add_reproduce(sub) -> None:
                              "GPU; numbers equal in distribution, not bit for bit)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore the cached runs: run every run again")
     parser.add_argument("--out", required=True, help="reproduction folder (cache and report)")
     parser.set_defaults(func=cmd_reproduce)
 
     report = sub.add_parser("report", help="rebuild DIR/report.md from DIR's cached runs")
     report.add_argument("dir")
     report.set_defaults(func=cmd_report)
+
+
+def _moved_data_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", default=None,
+                        help="where the run's dataset is now, if it moved")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -250,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--method", default=None)
     train.add_argument("--set", action="append", metavar="KEY=VALUE", help="method option")
     train.add_argument("--device", default=None)
+    train.add_argument("--fresh", action="store_true",
+                       help="ignore any training state left in --out: train from the start")
     train.add_argument("--out", required=True)
     train.set_defaults(func=cmd_train)
 
@@ -257,12 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run", required=True)
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--out", default=None, help="also write the metrics to this JSON file")
+    _moved_data_flags(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     predict = sub.add_parser("predict", help="score segment features with a trained run")
     predict.add_argument("--run", required=True)
-    predict.add_argument("--features", required=True, help="an .npy file or a folder of them")
+    predict.add_argument("--features", default=None,
+                         help="an .npy file or a folder of them (default: every video of the "
+                              "run's dataset)")
     predict.add_argument("--out", default=None, help="CSV to write (default: print)")
+    _moved_data_flags(predict)
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(func=cmd_predict)
 
@@ -279,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--device", default="cpu")
     score.add_argument("--batch-size", type=int, default=8)
     score.add_argument("--out", default=None, help="CSV to write (default: print)")
+    score.add_argument("--root", default=None,
+                       help="where the run's training features are now, if they moved")
     score.set_defaults(func=cmd_score)
 
     methods = sub.add_parser("methods", help="list the methods")

@@ -41,6 +41,11 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def resolved(self) -> "RunConfig":
+        """The same run with its paths absolute, so a run folder works from any directory."""
+        return dataclasses.replace(self, root=absolute_path(self.root),
+                                   features=absolute_path(self.features))
+
     @staticmethod
     def from_dict(values: dict[str, Any]) -> "RunConfig":
         values = dict(values)
@@ -50,6 +55,10 @@ class RunConfig:
         config = parse_options(RunConfig, values, method="")
         config.options = dict(options)
         return config
+
+
+def absolute_path(path: str | os.PathLike | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:

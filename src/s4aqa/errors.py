@@ -6,3 +6,8 @@ class S4AQAError(Exception):
 
     The CLI prints it on one line and exits non-zero; no stack trace is shown.
     """
+
+
+class Unsupported(S4AQAError):
+    """A method cannot train on this data (e.g. it needs unlabeled videos and there are none);
+    a reproduction records such a run as skipped rather than failed."""

@@ -77,12 +77,15 @@ def make_split(
     min_validation: int = 3,
     min_train: int = 3,
     shift: str | None = None,
+    need_validation: bool = True,
 ) -> Split:
     """Draw labeled, unlabeled and validation ids from the training split.
 
     Labeled videos are drawn per group (stratified) so every group keeps its share; the
     validation slice takes ``val_fraction`` of the labeled videos (at least ``min_validation``),
-    or none when ``val_fraction`` is 0 (then methods train for a fixed schedule). ``shift``
+    or none when ``val_fraction`` is 0 (then methods train for a fixed schedule), or when too few
+    videos are labeled for one and ``need_validation`` is off (a method that selects nothing on
+    the slice trains on it anyway). ``shift``
     (``"labeled groups:unlabeled groups"``) separates the groups the two sets come from.
     """
     label_ratio = check_ratio(label_ratio)
@@ -110,7 +113,9 @@ def make_split(
     n_val = 0
     if val_fraction > 0:
         n_val = max(min_validation, int(round(val_fraction * len(labeled_index))))
-        if len(labeled_index) - n_val < min_train:
+        if len(labeled_index) - n_val < min_train and not need_validation:
+            n_val = 0
+        elif len(labeled_index) - n_val < min_train:
             raise S4AQAError(
                 f"only {len(labeled_index)} labeled videos at ratio {label_ratio}: too few for a "
                 f"validation slice of {n_val} and {min_train} to train on; raise the label ratio "

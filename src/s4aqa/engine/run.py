@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io as _io
 import json
@@ -22,10 +23,9 @@ from s4aqa.data.splits import Split, make_split
 from s4aqa.engine.checkpoint import save_checkpoint
 from s4aqa.engine.metrics import evaluate
 from s4aqa.engine.trainer import STATE_FILE
-from s4aqa.errors import S4AQAError
+from s4aqa.errors import S4AQAError, Unsupported
 from s4aqa.methods.registry import create
 
-_DATA_CACHE: dict[tuple, FeatureSet] = {}
 
 
 def check_device(device: str) -> str:
@@ -38,15 +38,34 @@ def check_device(device: str) -> str:
     return device
 
 
-def load_data(config: RunConfig) -> FeatureSet:
-    """The dataset of ``config`` (cached in this process), with its fold made the test split."""
+def read_data(config: RunConfig, cache: dict | None = None) -> FeatureSet:
+    """The dataset ``config`` reads, as read (no fold or holdout applied). ``cache``: a dict
+    that keeps what was read for later calls with the same reading options (a reproduction
+    reads its dataset once per process; a single run reads it afresh)."""
     key = (config.dataset, config.root, config.target, config.task, config.segments,
            config.features)
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = load_dataset(config.dataset, config.root, target=config.target,
-                                        task=config.task, segments=config.segments,
-                                        features=config.features)
-    data = _DATA_CACHE[key]
+    if cache is not None and key in cache:
+        return cache[key]
+    data = load_dataset(config.dataset, config.root, target=config.target, task=config.task,
+                        segments=config.segments, features=config.features)
+    if cache is not None:
+        cache[key] = data
+    return data
+
+
+def data_fingerprint(config: RunConfig, cache: dict | None = None) -> str:
+    """The fingerprint of the dataset ``config`` reads, as read with every task (its task, fold
+    and holdout are settings of the run); kept in ``cache`` beside the data."""
+    whole = dataclasses.replace(config, task=None)
+    data = read_data(whole, cache)
+    if cache is None:
+        return data.fingerprint()
+    return cache.setdefault(("fingerprint", id(data)), data.fingerprint())
+
+
+def load_data(config: RunConfig, cache: dict | None = None) -> FeatureSet:
+    """The dataset of ``config``, with its fold made the test split or its holdout applied."""
+    data = read_data(config, cache)
     if config.fold is not None:
         data = data.with_fold_as_test(int(config.fold))
     if config.holdout:
@@ -64,10 +83,10 @@ class RunResult:
     truth: np.ndarray
 
 
-def split_of(config: RunConfig, data: FeatureSet) -> Split:
+def split_of(config: RunConfig, data: FeatureSet, need_validation: bool = True) -> Split:
     """The labeled / unlabeled / validation / test draw of ``config`` on ``data``."""
     return make_split(data, config.label_ratio, config.seed, config.val_fraction,
-                      shift=config.shift)
+                      shift=config.shift, need_validation=need_validation)
 
 
 def training_sets(data: FeatureSet, split: Split, method) -> tuple:
@@ -91,38 +110,75 @@ def config_fingerprint(config: RunConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def run_training(config: RunConfig, data: FeatureSet | None = None,
-                 state_dir: str | Path | None = None) -> RunResult:
-    """Train ``config.method`` on the split of ``config`` and evaluate it on the test split.
+def no_test_videos(data: FeatureSet) -> S4AQAError:
+    return S4AQAError(
+        f"{data.name}: no test videos to evaluate on; mark some as test (for a folder dataset, a "
+        "split column in scores.csv with train or test per video) or pass --holdout N to "
+        "evaluate on N training videos held out")
 
-    With ``state_dir``, deep methods save resumable training state there and resume from it.
+
+def prepare(config: RunConfig, data: FeatureSet | None = None):
+    """Everything a run checks before its first training step: device, data, split (ratio,
+    shift, groups, test videos), method and options, and what the method needs of the data.
+
+    Returns (data, split, method, (labeled, unlabeled, validation)).
     """
     check_device(config.device)
     data = load_data(config) if data is None else data
-    split = split_of(config, data)
+    if not np.any(data.split == "test"):
+        raise no_test_videos(data)
     method = create(config.method, config.options, seed=config.seed * 1000 + config.init,
                     device=config.device)
+    split = split_of(config, data, need_validation=method.uses_validation)
+    if not split.test:  # a --shift may leave out the groups of every test video
+        raise no_test_videos(data)
+    sets = training_sets(data, split, method)
+    unmet = method.unmet_needs(sets[0], sets[1])
+    if unmet:
+        raise Unsupported(unmet)
+    return data, split, method, sets
+
+
+def run_training(config: RunConfig, data: FeatureSet | None = None,
+                 state_dir: str | Path | None = None, fresh: bool = False,
+                 notify=None) -> RunResult:
+    """Train ``config.method`` on the split of ``config`` and evaluate it on the test split.
+
+    With ``state_dir``, deep methods save resumable training state there and resume from it
+    when it was saved by a run of the same settings on the same data (``fresh``: never);
+    ``notify`` is told in one line why a saved state was not used.
+    """
+    data, split, method, sets = prepare(config, data)
     if state_dir is not None:
         method.state_dir = Path(state_dir)
-        method.state_fingerprint = config_fingerprint(config)
+        method.resume_key = {"settings": config_fingerprint(config), "data": data.fingerprint()}
+        method.notify = notify
+        if fresh:
+            (method.state_dir / STATE_FILE).unlink(missing_ok=True)
     started = time.perf_counter()
-    method.fit(*training_sets(data, split, method))
+    method.fit(*sets)
     seconds = time.perf_counter() - started
     # the test split is read here, once, after training and model selection
     test = data.select_ids(split.test)
-    if len(test) == 0:
-        raise S4AQAError(f"{data.name}: no test videos to evaluate on")
     predictions = method.predict(test)
     metrics = evaluate(predictions, test)
-    if split.validation:
-        validation = data.select_ids(split.validation)
-        metrics["val_spearman"] = evaluate(method.predict(validation), validation,
-                                           prefix="val")["val_spearman"]
-    metrics.update({"method": config.method, "label_ratio": config.label_ratio,
-                    "seed": config.seed, "init": config.init, "train_seconds": seconds,
-                    "n_labeled": len(split.labeled), "n_unlabeled": len(split.unlabeled),
-                    "n_validation": len(split.validation)})
+    metrics.update(run_facts(config, sets, method))
+    metrics["train_seconds"] = seconds
     return RunResult(method, split, metrics, split.test, predictions, test.scores)
+
+
+def run_facts(config: RunConfig, sets, method) -> dict[str, Any]:
+    """What a run's metrics say of it besides the test metrics: the videos actually trained on
+    and, where the method held a validation slice out, its Spearman there."""
+    labeled, unlabeled, validation = sets
+    facts = {"method": config.method, "label_ratio": config.label_ratio, "seed": config.seed,
+             "init": config.init, "n_labeled": len(labeled),
+             "n_unlabeled": len(unlabeled) if unlabeled is not None and method.uses_unlabeled else 0,
+             "n_validation": len(validation) if validation is not None else 0}
+    if validation is not None and len(validation):
+        facts["val_spearman"] = evaluate(method.predict(validation), validation,
+                                         prefix="val")["val_spearman"]
+    return facts
 
 
 def run_training_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[RunResult]:
@@ -134,39 +190,38 @@ def run_training_group(configs: list[RunConfig], data: FeatureSet | None = None)
 
     if not configs:
         return []
-    for config in configs:
-        check_device(config.device)
-    data = load_data(configs[0]) if data is None else data
-    splits = [split_of(c, data) for c in configs]
-    methods = [create(c.method, c.options, seed=c.seed * 1000 + c.init, device=c.device)
-               for c in configs]
+    prepared = [prepare(c, data) for c in configs]
+    methods = [p[2] for p in prepared]
     if len(configs) == 1 or not can_group(methods):
         return [run_training(c, data) for c in configs]
-    parts = [training_sets(data, s, m) for s, m in zip(splits, methods)]
+    data = prepared[0][0]
     started = time.perf_counter()
-    train_group(methods, *map(list, zip(*parts)))
+    train_group(methods, *map(list, zip(*[p[3] for p in prepared])))
     seconds = (time.perf_counter() - started) / len(configs)
     results = []
-    for config, split, method in zip(configs, splits, methods):
+    for config, (_, split, method, sets) in zip(configs, prepared):
         test = data.select_ids(split.test)
         predictions = method.predict(test)
         metrics = evaluate(predictions, test)
-        metrics.update({"method": config.method, "label_ratio": config.label_ratio,
-                        "seed": config.seed, "init": config.init, "train_seconds": seconds,
-                        "n_labeled": len(split.labeled), "n_unlabeled": len(split.unlabeled),
-                        "n_validation": len(split.validation), "grouped": len(configs)})
+        metrics.update(run_facts(config, sets, method))
+        metrics.update({"train_seconds": seconds, "grouped": len(configs)})
         results.append(RunResult(method, split, metrics, split.test, predictions, test.scores))
     return results
 
 
-def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None) -> str:
+def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None,
+                    split: np.ndarray | None = None) -> str:
+    """id,predicted[,score][,split] lines (a score left empty where it is not known)."""
     buffer = _io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "predicted"] + (["score"] if truth is not None else []))
+    writer.writerow(["id", "predicted"] + (["score"] if truth is not None else [])
+                    + (["split"] if split is not None else []))
     for i, vid in enumerate(ids):
         row = [vid, f"{predictions[i]:.6f}"]
         if truth is not None:
             row.append("" if np.isnan(truth[i]) else f"{truth[i]:.6f}")
+        if split is not None:
+            row.append(str(split[i]))
         writer.writerow(row)
     return buffer.getvalue()
 

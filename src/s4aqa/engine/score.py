@@ -11,12 +11,13 @@ from s4aqa.engine.checkpoint import load_checkpoint
 from s4aqa.errors import S4AQAError
 
 
-def extraction_options(meta: dict) -> dict | None:
-    """The extraction options recorded beside the run's training features, if s4aqa made them."""
+def extraction_options(meta: dict, root: str | os.PathLike | None = None) -> dict | None:
+    """The extraction options recorded beside the run's training features, if s4aqa made them
+    (``root``: where those features are now, if they moved)."""
     from s4aqa.features.extract import read_manifest
 
     config = meta.get("config", {})
-    folder = config.get("features") or config.get("root")
+    folder = root or config.get("features") or config.get("root")
     if not folder or not Path(folder).is_dir():
         return None
     videos = read_manifest(folder).get("videos", {})
@@ -32,7 +33,8 @@ def extraction_options(meta: dict) -> dict | None:
 
 def score_videos(videos: list[str | os.PathLike], run: str | os.PathLike, *, device: str = "cpu",
                  batch_size: int = 8, segments: str | None = None,
-                 weights: str | os.PathLike | None = None) -> list[tuple[str, float | None, str]]:
+                 weights: str | os.PathLike | None = None,
+                 root: str | os.PathLike | None = None) -> list[tuple[str, float | None, str]]:
     """(video id, score or None, error message) for each video; a bad video does not stop the rest."""
     from s4aqa.features.extract import video_features
     from s4aqa.features.i3d import load_i3d
@@ -42,7 +44,7 @@ def score_videos(videos: list[str | os.PathLike], run: str | os.PathLike, *, dev
     if shape is None:
         raise S4AQAError(f"{run}: the run's method does not record its feature shape")
     segments_count, dim = shape
-    recorded = extraction_options(meta) or {}
+    recorded = extraction_options(meta, root) or {}
     spec = segments or recorded.get("segments")
     if spec is None:
         raise S4AQAError(f"{run}: the run's training features were not made by `s4aqa extract`; "

@@ -7,8 +7,10 @@ labeled data (best Spearman), or the last step when there is none or ``select=la
 
 When ``method.state_dir`` is set, the full training state (weights, optimiser, scheduler, both
 random generators, the best weights so far and the log) is saved there every
-``method.checkpoint_every`` steps, and a later call with the same fingerprint resumes from it
-and ends with exactly the numbers of an uninterrupted run.
+``method.checkpoint_every`` steps, under ``method.resume_key`` (a fingerprint of the run's
+settings and one of its data). A later call with the same key resumes from it and ends with
+exactly the numbers of an uninterrupted run; a state saved under another key is not used, and
+``method.notify`` (when set) is told why in one line.
 """
 
 from __future__ import annotations
@@ -84,9 +86,9 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
     method.history = []
     start = 0
     state_path = Path(method.state_dir) / STATE_FILE if getattr(method, "state_dir", None) else None
-    fingerprint = getattr(method, "state_fingerprint", "")
+    key = dict(getattr(method, "resume_key", None) or {})
     if state_path is not None:
-        resumed = _load_state(state_path, fingerprint, method, optimizer, scheduler, generator)
+        resumed = _load_state(state_path, key, method, optimizer, scheduler, generator)
         if resumed is not None:
             start, best_score, best_state, running, since = resumed
     every = max(int(getattr(method, "checkpoint_every", 50)), 1)
@@ -115,7 +117,7 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
                     best_state = copy.deepcopy(method.modules.state_dict())
             method.history.append(record)
         if state_path is not None and (step + 1) % every == 0 and not last:
-            _save_state(state_path, fingerprint, step + 1, method, optimizer, scheduler,
+            _save_state(state_path, key, step + 1, method, optimizer, scheduler,
                         generator, best_score, best_state, running, since)
     if select_best and best_state is not None:
         method.modules.load_state_dict(best_state)
@@ -125,14 +127,14 @@ def train_deep(method, labeled: FeatureSet, unlabeled: FeatureSet | None,
 STATE_FILE = "train_state.safetensors"
 
 
-def _save_state(path: Path, fingerprint: str, step: int, method, optimizer, scheduler,
+def _save_state(path: Path, key: dict[str, str], step: int, method, optimizer, scheduler,
                 generator: torch.Generator, best_score: float, best_state, running, since) -> None:
     tensors = {f"model/{k}": v for k, v in method.modules.state_dict().items()}
     if best_state is not None:
         tensors.update({f"best/{k}": v for k, v in best_state.items()})
     for index, values in optimizer.state_dict()["state"].items():
-        for key, value in values.items():
-            tensors[f"optim/{index}/{key}"] = torch.as_tensor(value)
+        for name, value in values.items():
+            tensors[f"optim/{index}/{name}"] = torch.as_tensor(value)
     tensors["rng/global"] = torch.get_rng_state()
     tensors["rng/generator"] = generator.get_state()
     if method.device.type == "cuda":
@@ -140,7 +142,7 @@ def _save_state(path: Path, fingerprint: str, step: int, method, optimizer, sche
     tensors.update({f"running/{k}": torch.as_tensor(v) for k, v in running.items()})
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     metadata = {
-        "fingerprint": fingerprint,
+        **{f"key/{name}": value for name, value in key.items()},
         "step": str(step),
         "best_score": repr(best_score),
         "since": str(since),
@@ -152,11 +154,27 @@ def _save_state(path: Path, fingerprint: str, step: int, method, optimizer, sche
     io.write_bytes(path, save(tensors, metadata))
 
 
-def _load_state(path: Path, fingerprint: str, method, optimizer, scheduler,
+# what each part of a resume key covers, for the line that says why a state was not used
+_KEY_PARTS = {"data": "the data changed since it was saved (ids, scores, splits, groups or "
+                      "features differ)",
+              "settings": "it was saved by a run with other settings"}
+
+
+def _stale(saved: dict[str, str], key: dict[str, str]) -> str | None:
+    """Why a state saved under ``saved`` does not belong to a run of ``key`` (None: it does;
+    '' when it belongs to another phase of the same run, which is not worth a word)."""
+    for part in _KEY_PARTS:
+        if saved.get(part) != key.get(part):
+            return _KEY_PARTS[part]
+    return None if saved == key else ""
+
+
+def _load_state(path: Path, key: dict[str, str], method, optimizer, scheduler,
                 generator: torch.Generator):
     """Restore a saved training state into the live objects; None when there is none to use."""
     if not path.is_file():
         return None
+    notify = getattr(method, "notify", None) or (lambda text: None)
     try:
         from safetensors import safe_open
 
@@ -164,8 +182,13 @@ def _load_state(path: Path, fingerprint: str, method, optimizer, scheduler,
             metadata = handle.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError):
-        return None  # a damaged state is ignored: training starts over
-    if metadata.get("fingerprint") != fingerprint:
+        notify(f"not resuming from {path}: the file is damaged; training from the start")
+        return None
+    saved = {k[4:]: v for k, v in metadata.items() if k.startswith("key/")}
+    reason = _stale(saved, key)
+    if reason is not None:
+        if reason:
+            notify(f"not resuming from {path}: {reason}; training from the start")
         return None
     device = method.device
     method.modules.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})

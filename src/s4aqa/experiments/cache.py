@@ -9,9 +9,11 @@ Layout of a reproduction folder::
 The key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of the run's RunConfig
 without ``device``: dataset name, dataset root and feature folder (as absolute paths),
 segments, target, task, fold, label ratio, validation fraction, seed, init, method name and
-*every* option the method runs with (preset, defaults and overrides, typed), plus the cache
-format number. So a changed option, default or data folder reruns exactly the runs whose
-configuration it changes; the protocol is not part of the key, so protocols share runs.
+*every* option the method runs with (preset, defaults and overrides, typed), plus the
+fingerprint of the data read there (``FeatureSet.fingerprint``: ids, scores, splits, groups,
+features), the method's version and the cache format number. So a changed option, default,
+data folder or file content reruns exactly the runs it changes; the protocol is not part of the
+key, so protocols share runs.
 The device is left out on purpose: a reproduction started on CPU may be resumed on a GPU.
 
 Records and arrays are written atomically (``s4aqa.io``); the .npz goes first and the JSON
@@ -33,7 +35,7 @@ import numpy as np
 from s4aqa import io
 from s4aqa.config import RunConfig
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: keys hold the data's fingerprint
 RUNS = "runs"
 MANIFESTS = "manifests"
 
@@ -44,8 +46,9 @@ def _canonical_path(path: str | os.PathLike | None) -> str | None:
     return None if path is None else str(Path(path).expanduser().resolve())
 
 
-def key_fields(config: RunConfig) -> dict[str, Any]:
-    """What the key is made of: the RunConfig without ``device``, paths made absolute."""
+def key_fields(config: RunConfig, data_fingerprint: str | None = None) -> dict[str, Any]:
+    """What the key is made of: the RunConfig without ``device``, paths made absolute, and
+    the fingerprint of the data read."""
     fields = config.to_dict()
     fields.pop("device", None)
     fields["root"] = _canonical_path(fields["root"])
@@ -57,6 +60,7 @@ def key_fields(config: RunConfig) -> dict[str, Any]:
         fields.pop("holdout", None)  # absent when off, so runs cached before it keep their keys
     if not fields.get("shift"):
         fields.pop("shift", None)
+    fields["data"] = data_fingerprint
     fields["cache_format"] = CACHE_FORMAT
     # a method's code version: bumped when a change alters its numbers, so old runs rerun
     fields["method_version"] = _method_version(config.method)
@@ -78,8 +82,9 @@ def canonical_json(obj: Any) -> str:
                       default=str)
 
 
-def run_key(config: RunConfig) -> str:
-    return hashlib.sha256(canonical_json(key_fields(config)).encode("utf-8")).hexdigest()
+def run_key(config: RunConfig, data_fingerprint: str | None = None) -> str:
+    fields = key_fields(config, data_fingerprint)
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 class RunCache:

@@ -198,6 +198,7 @@ class RunSpec:
     holdout: int = 0
     shift: str | None = None
     extras: tuple[str, ...] = ()
+    data_fingerprint: str | None = None  # of the data the reproduction read (part of the key)
 
     def config(self) -> RunConfig:
         return RunConfig(dataset=self.dataset, root=self.root, target=self.target,
@@ -211,7 +212,7 @@ class RunSpec:
     def key(self) -> str:
         from s4aqa.experiments.cache import run_key
 
-        return run_key(self.config())
+        return run_key(self.config(), self.data_fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -295,12 +296,13 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
            options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
            val_fraction: float = 0.2, segments: int | None = None,
            features: str | os.PathLike | None = None, device: str = "cpu", holdout: int = 0,
-           shift: str | None = None,
+           shift: str | None = None, fingerprints: Mapping[str | None, str] | None = None,
            registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
     """The runs of ``protocol`` on ``dataset``; returns (runs, default methods not registered).
 
     Runs come in table order (target, ratio, task, fold, method, variant, seed, init);
-    duplicates (one configuration reached twice) are kept once.
+    duplicates (one configuration reached twice) are kept once. ``fingerprints`` (target ->
+    the fingerprint of the data read for it) go into the runs' keys.
     """
     if registered is None:
         from s4aqa.methods.registry import available
@@ -358,7 +360,8 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
                            init=init, val_fraction=float(val_fraction), segments=segments,
                            features=features, device=device, holdout=int(holdout),
                            shift=shift or None,
-                           extras=tuple(protocol.extras))
+                           extras=tuple(protocol.extras),
+                           data_fingerprint=(fingerprints or {}).get(target))
             if spec.key not in seen:
                 seen.add(spec.key)
                 runs.append(spec)

@@ -14,7 +14,9 @@ command exit non-zero. Failed runs are retried on the next call; skipped runs ar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import json
 import multiprocessing
 import os
 import sys
@@ -32,7 +34,7 @@ from tqdm import tqdm
 
 import s4aqa
 from s4aqa.config import RunConfig
-from s4aqa.errors import S4AQAError
+from s4aqa.errors import S4AQAError, Unsupported
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import EMBEDDING, DatasetInfo, RunSpec, expand, get_protocol
 
@@ -63,23 +65,11 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _skip_reason(spec: RunSpec, data, split) -> str | None:
-    """Why a run is skipped rather than run: a semi-supervised method with no unlabeled video."""
-    from s4aqa.methods.registry import create
-
-    if split.unlabeled:
-        return None
-    method = create(spec.method, spec.options, seed=0, device="cpu")
-    if getattr(method, "uses_unlabeled", False):
-        return (f"{spec.method} learns from unlabeled videos and there are none at "
-                f"{spec.label_ratio:.0%} labels")
-    return None
-
-
 def _new_record(spec: RunSpec, config) -> tuple[str, dict[str, Any]]:
-    key = run_cache.run_key(config)
+    key = spec.key
     return key, {
-        "key": key, "spec": spec.to_dict(), "key_fields": run_cache.key_fields(config),
+        "key": key, "spec": spec.to_dict(),
+        "key_fields": run_cache.key_fields(config, spec.data_fingerprint),
         "device": config.device, "extras": [], "metrics": {}, "seconds": None,
         "versions": {"s4aqa": s4aqa.__version__, "torch": torch.__version__,
                      "numpy": np.__version__},
@@ -124,27 +114,38 @@ def _failed(record: dict[str, Any], exc: Exception) -> None:
                       traceback=traceback.format_exc())
 
 
+# the datasets read in this process, for the runs of one reproduction (emptied at its start)
+_DATA: dict = {}
+
+
+def check_fingerprint(spec: RunSpec) -> None:
+    """A run is keyed on the data its reproduction read; refuse to run on other data."""
+    from s4aqa.engine.run import data_fingerprint
+
+    if spec.data_fingerprint and data_fingerprint(spec.config(), _DATA) != spec.data_fingerprint:
+        raise S4AQAError("the data changed while the reproduction was running; run the same "
+                         "command again to rerun on the new data")
+
+
 def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any]:
     """Run one spec and save its record under ``directory``; returns a short summary.
 
     S4AQAError and other exceptions become a failed record; KeyboardInterrupt propagates.
     """
-    from s4aqa.engine.run import load_data, run_training, split_of
+    from s4aqa.engine.run import load_data, run_training
 
     spec = RunSpec.from_dict(spec_values)
     config = spec.config()
     key, record = _new_record(spec, config)
     arrays: dict[str, np.ndarray] = {}
     try:
-        data = load_data(config)
-        split = split_of(config, data)
-        reason = _skip_reason(spec, data, split)
-        if reason is not None:
-            record.update(status=run_cache.SKIPPED, message=reason)
-        else:
-            started = time.perf_counter()
-            result = run_training(config, data)
-            arrays = _fill_record(record, spec, data, result, time.perf_counter() - started)
+        data = load_data(config, _DATA)
+        check_fingerprint(spec)
+        started = time.perf_counter()
+        result = run_training(config, data)  # checks what the method needs before training
+        arrays = _fill_record(record, spec, data, result, time.perf_counter() - started)
+    except Unsupported as exc:  # the method cannot use this data: skipped, not failed
+        record.update(status=run_cache.SKIPPED, message=str(exc))
     except Exception as exc:  # noqa: BLE001 - recorded as a failed run
         _failed(record, exc)
         arrays = {}
@@ -156,15 +157,18 @@ def execute_group(group_values: Sequence[Mapping[str, Any]], directory: str) -> 
 
     Runs to skip, and groups that cannot be batched, go one by one through ``execute_run``.
     """
-    from s4aqa.engine.run import load_data, run_training_group, split_of
+    from s4aqa.engine.run import load_data, prepare, run_training_group
 
     specs = [RunSpec.from_dict(v) for v in group_values]
     configs = [spec.config() for spec in specs]
+    runnable = []
     try:
-        data = load_data(configs[0])
-        splits = [split_of(c, data) for c in configs]
-        runnable = [i for i, (spec, split) in enumerate(zip(specs, splits))
-                    if _skip_reason(spec, data, split) is None]
+        data = load_data(configs[0], _DATA)
+        check_fingerprint(specs[0])
+        for i, config in enumerate(configs):
+            with contextlib.suppress(Unsupported):
+                prepare(config, data)
+                runnable.append(i)
     except Exception:  # noqa: BLE001 - the single runs record the error
         runnable = []
     if len(runnable) < 2:
@@ -256,14 +260,45 @@ def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: i
     return results
 
 
-def dataset_info(dataset: str, root, target, segments, features) -> DatasetInfo:
-    """Load the dataset once here: checks --root early and gives its groups and folds."""
-    from s4aqa.engine.run import load_data
+def dataset_info(dataset: str, root, target, segments, features) -> tuple[DatasetInfo, str]:
+    """Load the dataset once here: checks --root early, gives its groups and folds and the
+    fingerprint of what was read."""
+    from s4aqa.engine.run import data_fingerprint, load_data
 
-    data = load_data(RunConfig(dataset=dataset, root=None if root is None else str(root),
-                               target=target, segments=segments,
-                               features=None if features is None else str(features)))
-    return DatasetInfo.of(data)
+    config = RunConfig(dataset=dataset, root=None if root is None else str(root),
+                       target=target, segments=segments,
+                       features=None if features is None else str(features))
+    return DatasetInfo.of(load_data(config, _DATA)), data_fingerprint(config, _DATA)
+
+
+def preflight(runs: Sequence[RunSpec]) -> None:
+    """What can be checked before any run, on the first seed of every cell and method variant:
+    the split (label ratio, validation slice, shift, test videos), the method and its options.
+    A method that cannot use the data (Unsupported) is left to be recorded as skipped."""
+    from s4aqa.engine.run import load_data, prepare
+
+    seen = set()
+    for spec in runs:
+        cell = (spec.target, spec.task, spec.fold, spec.label_ratio, spec.holdout, spec.shift,
+                spec.val_fraction, spec.method, json.dumps(spec.options, sort_keys=True))
+        if cell in seen:
+            continue
+        seen.add(cell)
+        config = spec.config()
+        with contextlib.suppress(Unsupported):
+            prepare(config, load_data(config, _DATA))
+
+
+def changed_data(out: Path, protocol: str, dataset: str, fingerprints) -> str:
+    """Which targets' data differ from what the last call of this protocol in ``out`` read."""
+    path = run_cache.manifest_path(out, protocol, dataset)
+    try:
+        previous = json.loads(path.read_text()).get("data") or {}
+    except (OSError, ValueError, AttributeError):
+        return ""
+    changed = [str(t) for t, f in fingerprints.items()
+               if str(t) in previous and previous[str(t)] != f]
+    return ", ".join("target " + t if t != "None" else "its data" for t in changed)
 
 
 def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "synthetic",
@@ -274,11 +309,12 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
               segments: int | None = None, features: str | os.PathLike | None = None,
               progress: bool = True, report: bool = True,
               group_seeds: bool = False, holdout: int = 0,
-              shift: str | None = None) -> ReproduceSummary:
+              shift: str | None = None, fresh: bool = False) -> ReproduceSummary:
     """Reproduce ``protocol`` on ``dataset`` into ``out``; see the module docstring."""
     from s4aqa.engine.run import check_device
 
     check_device(device)
+    _DATA.clear()  # read the data afresh: it may have changed since an earlier call
     spec = get_protocol(protocol)
     if int(workers) < 1:
         raise S4AQAError(f"--workers {workers}: use at least one worker")
@@ -286,14 +322,22 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
     from s4aqa.experiments.protocols import DATASET_TARGETS
 
     # every target is loaded once here, so a wrong --root or --target stops before any run
-    info = [dataset_info(dataset, root, target, segments, features)
-            for target in (targets or DATASET_TARGETS.get(dataset, (None,)))][0]
+    loaded = {target: dataset_info(dataset, root, target, segments, features)
+              for target in (targets or DATASET_TARGETS.get(dataset, (None,)))}
+    info = next(iter(loaded.values()))[0]
+    fingerprints = {target: fingerprint for target, (_, fingerprint) in loaded.items()}
     runs, missing = expand(spec, dataset=dataset, info=info, seeds=seeds, root=root,
                            targets=targets, inits=inits, methods=methods, options=options,
                            ratios=ratios, val_fraction=val_fraction, segments=segments,
-                           features=features, device=device, holdout=holdout, shift=shift)
+                           features=features, device=device, holdout=holdout, shift=shift,
+                           fingerprints=fingerprints)
+    preflight(runs)
     out = Path(out)
     cache = run_cache.RunCache(out)
+    changed = changed_data(out, spec.name, dataset, fingerprints)
+    if changed:
+        print(f"s4aqa: the data differs from the last `reproduce {spec.name}` in {out} "
+              f"({changed}): its cached runs are not used", file=sys.stderr)
     run_cache.write_manifest(out, {
         "protocol": spec.name, "dataset": dataset, "root": runs[0].root if runs else None,
         "targets": sorted({str(r.target) for r in runs}), "seeds": int(seeds),
@@ -302,9 +346,10 @@ def reproduce(protocol: str, *, out: str | os.PathLike, dataset: str = "syntheti
         "ratios": sorted({r.label_ratio for r in runs}), "groups": info.groups,
         "folds": info.folds, "s4aqa": s4aqa.__version__, "holdout": int(holdout),
         "shift": shift or None,
+        "data": {str(target): fingerprint for target, fingerprint in fingerprints.items()},
         "runs": [dict(r.to_dict(), key=r.key) for r in runs],
     })
-    todo = [r for r in runs if not cache.is_done(r.key, r.extras)]
+    todo = [r for r in runs if fresh or not cache.is_done(r.key, r.extras)]
     summary = ReproduceSummary(spec.name, dataset, total=len(runs),
                                cached=len(runs) - len(todo), missing_methods=missing)
     if progress:

@@ -46,10 +46,13 @@ class Method:
         self.device = torch.device(device)
         self.label = self.name
         self.history: list[dict[str, float]] = []
-        # where a deep method keeps resumable training state (None: not kept), and how often
+        # where a deep method keeps resumable training state (None: not kept), how often, the
+        # key a state must match to be resumed ({"settings": ..., "data": ...}), and where to
+        # say why a saved state was not used
         self.state_dir = None
-        self.state_fingerprint = ""
+        self.resume_key: dict[str, str] = {}
         self.checkpoint_every = 20
+        self.notify = None
 
     @classmethod
     def from_options(cls, overrides: Mapping[str, Any] | None, seed: int = 0,
@@ -59,12 +62,20 @@ class Method:
     def options_dict(self) -> dict[str, Any]:
         return options_dict(self.options)
 
+    def unmet_needs(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> str | None:
+        """Why this method cannot train on these videos (None: it can). Runs check it before
+        training; a reproduction records such runs as skipped, with this reason."""
+        if self.uses_unlabeled and (unlabeled is None or len(unlabeled) == 0):
+            return self._no_unlabeled()
+        return None
+
+    def _no_unlabeled(self) -> str:
+        return (f"method '{self.label}' learns from unlabeled videos but the unlabeled set is "
+                "empty; use a label ratio below 1")
+
     def check_unlabeled(self, unlabeled: FeatureSet | None) -> FeatureSet | None:
         if self.uses_unlabeled and (unlabeled is None or len(unlabeled) == 0):
-            raise S4AQAError(
-                f"method '{self.label}' learns from unlabeled videos but the unlabeled set is "
-                "empty; use a label ratio below 1"
-            )
+            raise S4AQAError(self._no_unlabeled())
         return unlabeled if self.uses_unlabeled else None
 
     # ---- the interface ------------------------------------------------------------------

@@ -77,13 +77,18 @@ class C3DAvgMTL(C3DAvgSTL):
         self.aux_spec: dict[str, dict[str, Any]] = {}
 
     # ---- which auxiliary labels, and their heads -----------------------------------------
+    def unmet_needs(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> str | None:
+        if not labeled.aux:
+            return (f"method '{self.label}' trains auxiliary heads on a dataset's extra labels, "
+                    f"but '{labeled.name}' has none (MTL-AQA, FineDiving and JIGSAWS have them); "
+                    "use c3d_avg_stl on this dataset")
+        return super().unmet_needs(labeled, unlabeled)
+
     def choose_aux(self, labeled: FeatureSet, others: list[FeatureSet] = ()) -> None:
         available = sorted(labeled.aux)
-        if not available:
-            raise S4AQAError(
-                f"method '{self.label}' trains auxiliary heads on a dataset's extra labels, but "
-                f"'{labeled.name}' has none (MTL-AQA, FineDiving and JIGSAWS have them); use "
-                "c3d_avg_stl on this dataset")
+        unmet = self.unmet_needs(labeled, None)
+        if unmet:
+            raise S4AQAError(unmet)
         wanted = self.options.aux_labels.strip()
         names = available if wanted in ("", "all") else [w.strip() for w in wanted.split(",") if w.strip()]
         unknown = [n for n in names if n not in labeled.aux]

@@ -66,12 +66,12 @@ class PseudoLabel(DeepMethod):
         self.setup(labeled, pool)
         history = []
         self.pseudo = None
-        fingerprint = getattr(self, "state_fingerprint", "")
+        key = dict(self.resume_key)
         try:
             for phase in range(self.options.rounds + 1):
                 # resumable state (engine.trainer) belongs to one phase: never resume a student
                 # from its teacher's state
-                self.state_fingerprint = f"{fingerprint}/phase{phase}"
+                self.resume_key = {**key, "phase": str(phase)}
                 if phase:
                     self.pseudo = self.label_unlabeled(unlabeled)
                     if self.options.reinit:
@@ -80,7 +80,7 @@ class PseudoLabel(DeepMethod):
                 train_deep(self, labeled, unlabeled if phase else None, validation)
                 history += [{"phase": phase, **r} for r in self.history]
         finally:
-            self.state_fingerprint = fingerprint
+            self.resume_key = key
             self.pseudo = None
         self.history = history
         return self

@@ -78,11 +78,21 @@ class S4L(DeepMethod):
     def classes(self) -> int:
         return math.factorial(self.options.chunks) if self.options.pretext == "order" else 2
 
-    def build(self, segments: int, dim: int) -> nn.ModuleDict:
+    def unmet_needs(self, labeled, unlabeled) -> str | None:
+        return self._chunks_problem(labeled.num_segments) or super().unmet_needs(labeled, unlabeled)
+
+    def _chunks_problem(self, segments: int) -> str | None:
         o = self.options
         if o.pretext == "order" and segments < o.chunks:
-            raise S4AQAError(f"s4l: {segments} segments cannot be cut into {o.chunks} chunks; "
-                             "lower the option chunks")
+            return (f"s4l: {segments} segments cannot be cut into {o.chunks} chunks; lower the "
+                    "option chunks")
+        return None
+
+    def build(self, segments: int, dim: int) -> nn.ModuleDict:
+        o = self.options
+        problem = self._chunks_problem(segments)
+        if problem:
+            raise S4AQAError(problem)
         modules = super().build(segments, dim)
         inputs = o.hidden * (segments if o.pretext_reads == "tokens" else 1)
         modules["pretext"] = mlp(inputs, o.head_width, self.classes, o.head_dropout)

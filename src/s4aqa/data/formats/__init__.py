@@ -52,6 +52,22 @@ def get_reader(name: str) -> Reader:
     return importlib.import_module(FORMATS[name]).read
 
 
+def detect_format(root: str | os.PathLike) -> str:
+    """The format of the dataset folder ``root``, recognised by its files (for ``--root``
+    without ``--dataset``); an error when no format or several match."""
+    root = Path(root)
+    if not root.is_dir():
+        raise S4AQAError(f"{root}: dataset folder not found; check --root")
+    found = [name for name in FORMATS if name not in GENERATED
+             and importlib.import_module(FORMATS[name]).detect(root)]
+    if len(found) != 1:
+        what = "is none of the formats s4aqa recognises" if not found else \
+            f"matches several formats ({', '.join(found)})"
+        raise S4AQAError(f"--root {root} {what}; pass --dataset NAME (one of "
+                         f"{', '.join(sorted(FORMATS))})")
+    return found[0]
+
+
 def load_dataset(
     name: str,
     root: str | os.PathLike | None = None,
@@ -63,6 +79,9 @@ def load_dataset(
 ) -> FeatureSet:
     """Read dataset ``name`` from ``root`` into a FeatureSet."""
     reader = get_reader(name)
+    if name in GENERATED and root is not None:
+        raise S4AQAError(f"dataset '{name}' is generated in memory and reads no files; drop "
+                         "--root, or name the format of the folder with --dataset")
     if name not in GENERATED:
         if root is None:
             raise S4AQAError(f"dataset '{name}' needs --root PATH (the folder holding its files)")

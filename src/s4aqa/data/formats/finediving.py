@@ -58,6 +58,10 @@ def _action_type(entry: Any, key: Any, source: Path) -> str:
     return entry["action_type"]
 
 
+def detect(root: Path) -> bool:
+    return common.is_file(Path(root) / ANNOTATION_FILE)
+
+
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read FineDiving's coarse annotations, official split and per-dive features."""

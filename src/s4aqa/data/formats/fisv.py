@@ -49,6 +49,12 @@ def read_labels(path: Path) -> list[tuple[str, float, float, float, str]]:
     return rows
 
 
+def detect(root: Path) -> bool:
+    root = Path(root)
+    return all(common.is_file(root / f"{split}.txt") for split in ("train", "test")) and \
+        common.is_dir(root / FEATURE_FOLDER)
+
+
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read Fis-V's train.txt / test.txt and per-video Swin features into one FeatureSet."""

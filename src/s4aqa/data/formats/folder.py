@@ -125,6 +125,11 @@ def read_labels(path: Path) -> tuple[list[str], list[float], list[str], list[str
     return ids, scores, splits, (groups if "group" in column else None)
 
 
+def detect(root: Path) -> bool:
+    """Whether ``root`` looks like this format (for --root without --dataset)."""
+    return common.is_file(Path(root) / LABEL_FILE)
+
+
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read ``root/scores.csv`` and the ``<id>.npy`` files beside it (or in ``features``)."""

@@ -216,6 +216,11 @@ def _target(target: str | None) -> str:
     return common.choose_target(target, ("grs",) + GRS_ITEMS, "grs", "jigsaws", aliases)
 
 
+def detect(root: Path) -> bool:
+    root = Path(root)
+    return bool(sorted(root.glob("meta_file_*.txt")) or sorted(root.glob("*/meta_file_*.txt")))
+
+
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read JIGSAWS meta files and kinematics (or per-trial .npy features) of one or all tasks."""

@@ -143,6 +143,12 @@ def _pickled_features(path: Path) -> tuple[list[str], list[np.ndarray], np.ndarr
     return ids, sequences, np.concatenate(scores), splits, (keys if has_keys else None)
 
 
+def detect(root: Path) -> bool:
+    root = Path(root)
+    return common.is_file(root / SPLIT_FILES["train"]) and \
+        common.first_existing(root / name for name in ANNOTATION_FILES) is not None
+
+
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read MTL-AQA annotations, split 0 and per-clip features (folder or one pickle)."""

@@ -74,6 +74,14 @@ def read_labels(path: Path, score_column: str) -> list[tuple[str, float, float, 
     return labels
 
 
+def detect(root: Path) -> bool:
+    path = Path(root) / "train.txt"
+    if not common.is_file(path):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.readline().split()[:1] == ["Video_Name"]
+
+
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read RG's train.txt / test.txt and per-routine features; group = apparatus."""
