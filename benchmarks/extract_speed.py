@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from s4aqa.device import resolve_device
 from s4aqa.features.extract import ClipRunner, extract
-from s4aqa.features.i3d import I3D, resolve_device
+from s4aqa.features.i3d import I3D
 
 
 def model_only(model: torch.nn.Module, device: torch.device, mode: str, batch_size: int, clips: int,

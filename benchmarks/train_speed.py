@@ -21,16 +21,26 @@ from __future__ import annotations
 import argparse
 import itertools
 import resource
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from s4aqa.config import RunConfig
 from s4aqa.data.featureset import FeatureSet
+from s4aqa.experiments.runner import reproduce
 from s4aqa.methods.registry import create
-from s4aqa.models import Discriminator, RecoveryDecoder, Regressor, TemporalEncoder, reverse_gradient
+from s4aqa.models import (
+    Discriminator,
+    RecoveryDecoder,
+    Regressor,
+    TemporalEncoder,
+    reverse_gradient,
+)
 
 
 def mtl_shaped(n_train=1059, n_test=353, segments=10, dim=1024, seed=0) -> FeatureSet:
@@ -132,11 +142,6 @@ def peak_memory(device: str) -> str:
 
 def time_table1(seeds: int, workers: int, device: str, group_seeds: bool) -> None:
     """The whole `table1` protocol (all methods, 10% and 40%, ``seeds`` seeds) on MTL-shaped data."""
-    import tempfile
-    from pathlib import Path
-
-    from s4aqa.experiments.runner import reproduce
-
     data = mtl_shaped()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "mtl_shaped"
@@ -147,9 +152,10 @@ def time_table1(seeds: int, workers: int, device: str, group_seeds: bool) -> Non
             rows.append(f"{vid},{score:.4f},{split}")
         (root / "scores.csv").write_text("\n".join(rows) + "\n")
         started = time.perf_counter()
-        summary = reproduce("table1", out=Path(tmp) / "repro", dataset="folder", root=root,
-                            seeds=seeds, workers=workers, device=device, progress=False,
-                            report=False, group_seeds=group_seeds)
+        base = RunConfig(dataset="folder", root=str(root), device=device)
+        summary = reproduce("table1", base, out=Path(tmp) / "repro", seeds=seeds,
+                            workers=workers, progress=False, report=False,
+                            group_seeds=group_seeds)
         seconds = time.perf_counter() - started
     print(f"table1_runs: {summary.total} ({summary.failed} failed, {summary.skipped} skipped)")
     print(f"table1_seconds: {seconds:.1f}")

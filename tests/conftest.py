@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 
-from s4aqa.data.formats import SHARED_DATA_ENV, shared_data_root
+SHARED_DATA_ENV = "S4AQA_SHARED_DATA"
+
+
+def shared_data_root() -> Path:
+    """Where the development datasets are: $S4AQA_SHARED_DATA, else ../shared/data beside the
+    repository."""
+    env = os.environ.get(SHARED_DATA_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
 
 torch.set_num_threads(1)
 

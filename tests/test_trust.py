@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from s4aqa.cli import main
-from s4aqa.engine import trainer
+from s4aqa.training import hooks
+from s4aqa.training.hooks import Checkpoint
+from s4aqa.training.loop import Loop
 
 FAST = ["--set", "steps=40", "--set", "hidden=16", "--set", "feedforward=32", "--set", "heads=2"]
 
@@ -38,13 +40,13 @@ class _Killed(Exception):
 
 
 def _interrupt_after_first_save(monkeypatch):
-    saved = trainer._save_state
+    saved = Checkpoint.save
 
     def save_then_die(*args, **kwargs):
         saved(*args, **kwargs)
         raise _Killed
 
-    monkeypatch.setattr(trainer, "_save_state", save_then_die)
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
     return saved
 
 
@@ -57,8 +59,8 @@ def test_state_left_by_a_run_on_other_data_is_not_resumed(tmp_path, monkeypatch,
     saved = _interrupt_after_first_save(monkeypatch)
     with pytest.raises(_Killed):
         main(argv)
-    assert (run / trainer.STATE_FILE).exists()
-    monkeypatch.setattr(trainer, "_save_state", saved)
+    assert (run / hooks.STATE_FILE).exists()
+    monkeypatch.setattr(Checkpoint, "save", saved)
     _write_dataset(data, scores=np.arange(40.0)[::-1] ** 1.5)  # corrected scores, same paths
     capsys.readouterr()
     assert main(argv) == 0
@@ -79,15 +81,15 @@ def test_state_of_the_same_data_resumes_and_fresh_ignores_it(tmp_path, monkeypat
     saved = _interrupt_after_first_save(monkeypatch)
     with pytest.raises(_Killed):
         main(argv)
-    monkeypatch.setattr(trainer, "_save_state", saved)
+    monkeypatch.setattr(Checkpoint, "save", saved)
     found = []
-    real_load = trainer._load_state
+    real_start = Checkpoint.start
 
-    def spy(path, *args, **kwargs):
-        found.append(path.is_file())
-        return real_load(path, *args, **kwargs)
+    def spy(self, loop):
+        found.append(self.path.is_file())
+        return real_start(self, loop)
 
-    monkeypatch.setattr(trainer, "_load_state", spy)
+    monkeypatch.setattr(Checkpoint, "start", spy)
     assert main(argv + ["--fresh"]) == 0
     assert found == [False]  # --fresh removed the state before training
     assert "not resuming" not in capsys.readouterr().err
@@ -96,7 +98,7 @@ def test_state_of_the_same_data_resumes_and_fresh_ignores_it(tmp_path, monkeypat
 def test_no_test_videos_fails_before_training(tmp_path, monkeypatch, capsys):
     data = _write_dataset(tmp_path / "data", split=False)
     called = []
-    monkeypatch.setattr(trainer, "train_deep", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(Loop, "run", lambda *a, **k: called.append(1))
     run = tmp_path / "run"
     assert main(["train", "--dataset", "folder", "--root", str(data), "--out", str(run)]) == 2
     err = capsys.readouterr().err.strip()

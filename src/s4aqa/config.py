@@ -1,4 +1,12 @@
-"""The run configuration: typed, read from YAML or JSON, overridden by flags, saved beside results."""
+"""The run configuration: every setting of one run, declared once.
+
+``RunConfig`` is the one source of truth for a run's settings: the CLI's flags of ``train``
+(and the data flags of ``reproduce``) are generated from its fields, a protocol's run spec
+holds one, it is read from YAML or JSON, saved beside results as ``config.json``, and the key
+of a cached run is made of it. Each field says what it is for (``help``) and whether a
+protocol sets it per run (``per_run``: label ratio, seed, method ...), where ``reproduce``
+takes its plural instead.
+"""
 
 from __future__ import annotations
 
@@ -11,32 +19,59 @@ from typing import Any
 
 import yaml
 
+from s4aqa.data.splits import check_ratio
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.options import parse_options
+from s4aqa.options import parse_options
+
+
+def setting(default: Any, help: str, per_run: bool = False, metavar: str | None = None) -> Any:
+    """A RunConfig field with the help text its CLI flag shows."""
+    return field(default=default, metadata={"help": help, "per_run": per_run,
+                                            "metavar": metavar})
 
 
 @dataclass
 class RunConfig:
     """One training run: which data, which split, which method with which options."""
 
-    dataset: str = "synthetic"
-    root: str | None = None
-    target: str | None = None
-    task: str | None = None
-    fold: int | None = None
-    segments: int | None = None
-    features: str | None = None
-    label_ratio: float = 0.1
-    seed: int = 0
-    init: int = 0
-    val_fraction: float = 0.2
-    # > 0: evaluate on this many training videos held out instead of the test split (tuning)
-    holdout: int = 0
-    # "A,B:C": labeled videos from groups A and B, unlabeled ones from C (see data.splits)
-    shift: str | None = None
-    method: str = "s4aqa"
+    dataset: str = setting("synthetic", "dataset format (default: recognised from --root, "
+                                        "else the built-in synthetic data)")
+    root: str | None = setting(None, "folder holding the dataset's files", metavar="PATH")
+    target: str | None = setting(None, "which score, e.g. tes, pcs or total for fisv",
+                                 per_run=True)
+    task: str | None = setting(None, "keep one task or group of the dataset", per_run=True)
+    fold: int | None = setting(None, "cross-validation fold used as the test split",
+                               per_run=True)
+    segments: int | None = setting(None, "resample every video to this many segments",
+                                   metavar="T")
+    features: str | None = setting(None, "where the per-video feature arrays are, if not "
+                                         "under --root", metavar="PATH")
+    label_ratio: float = setting(0.1, "share of the training split that is labeled",
+                                 per_run=True, metavar="R")
+    seed: int = setting(0, "fixes the labeled subset and the initialisation", per_run=True)
+    init: int = setting(0, "initialisation index under one seed", per_run=True)
+    val_fraction: float = setting(0.2, "share of the labeled videos held out for model "
+                                       "selection by methods that select (select=best)",
+                                  metavar="F")
+    holdout: int = setting(0, "evaluate on N training videos held out (a fixed draw) instead "
+                              "of the test split: for choosing options without touching it",
+                           metavar="N")
+    shift: str | None = setting(None, "labeled videos from groups A,B, unlabeled from C "
+                                      "(unlabeled videos of unseen actions); other groups are "
+                                      "left out", metavar="A,B:C")
+    method: str = setting("s4aqa", "the method (see `s4aqa methods -v`)", per_run=True)
     options: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
+    device: str = setting("cpu", "cpu, cuda or cuda:N")
+
+    def __post_init__(self) -> None:
+        check_ratio(self.label_ratio)
+        if not 0.0 <= float(self.val_fraction) < 1.0:
+            raise S4AQAError(f"validation fraction {self.val_fraction} is outside [0, 1)")
+        for name in ("seed", "init", "holdout"):
+            if int(getattr(self, name)) < 0:
+                raise S4AQAError(f"--{name} {getattr(self, name)}: use 0 or more")
+        if self.segments is not None and int(self.segments) < 1:
+            raise S4AQAError(f"--segments {self.segments}: use a whole number >= 1")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -52,9 +87,16 @@ class RunConfig:
         options = values.pop("options", None) or {}
         if not isinstance(options, dict):
             raise S4AQAError("config 'options' must be a mapping of option names to values")
-        config = parse_options(RunConfig, values, method="")
+        config = parse_options(RunConfig, values)
         config.options = dict(options)
         return config
+
+
+def settings(per_run: bool | None = None) -> list[dataclasses.Field]:
+    """RunConfig's fields that are settings with a flag (all but ``options``); ``per_run``
+    True or False keeps those a protocol sets per run, or those it does not."""
+    return [f for f in dataclasses.fields(RunConfig) if "help" in f.metadata
+            and (per_run is None or f.metadata["per_run"] == per_run)]
 
 
 def absolute_path(path: str | os.PathLike | None) -> str | None:

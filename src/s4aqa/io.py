@@ -15,7 +15,6 @@ from typing import Any, Iterator
 
 import numpy as np
 
-
 # mkstemp creates files readable by their owner only; give them the usual permissions instead
 _UMASK = os.umask(0)
 os.umask(_UMASK)

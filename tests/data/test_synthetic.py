@@ -1,6 +1,7 @@
 import numpy as np
 
-from s4aqa.data.synthetic import make_staged_actions, read
+from s4aqa.data.formats.synthetic import read
+from s4aqa.data.synthetic import make_staged_actions
 
 
 def test_synthetic_shapes_and_determinism():

@@ -66,5 +66,7 @@ def fake_methods(monkeypatch):
     registry.available()  # load the real methods first
     for name, cls in FAKES.items():
         monkeypatch.setattr(cls, "name", name)
-        monkeypatch.setitem(registry.METHODS, name, cls)
-    return sorted(FAKES)
+        registry.METHODS.add(name, cls, preset=None, base=name)
+    yield sorted(FAKES)
+    for name in FAKES:
+        registry.METHODS.remove(name)

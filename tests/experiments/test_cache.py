@@ -10,6 +10,7 @@ import numpy as np
 from s4aqa.config import RunConfig
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import PROTOCOLS, DatasetInfo, expand
+from s4aqa.runs.identity import key_fields, run_key
 
 FLAT = DatasetInfo("synthetic", groups=[], folds=[])
 
@@ -17,29 +18,29 @@ FLAT = DatasetInfo("synthetic", groups=[], folds=[])
 def test_key_covers_every_field_that_decides_the_numbers(tmp_path, monkeypatch):
     base = RunConfig(dataset="fisv", root=str(tmp_path), target="tes", label_ratio=0.1,
                      seed=0, init=0, method="s4aqa", options={"steps": 20})
-    key = run_cache.run_key(base)
+    key = run_key(base)
     changes = {"dataset": "rg", "root": str(tmp_path / "other"), "target": "pcs", "task": "Ball",
                "fold": 1, "segments": 16, "label_ratio": 0.4, "seed": 1, "init": 1,
                "val_fraction": 0.0, "holdout": 100, "shift": "a:b", "method": "aa",
                "options": {"steps": 21}}
     for name, value in changes.items():
-        assert run_cache.run_key(dataclasses.replace(base, **{name: value})) != key, name
+        assert run_key(dataclasses.replace(base, **{name: value})) != key, name
     # not part of the key: the device, and how a path or the options are spelt
-    assert run_cache.run_key(dataclasses.replace(base, device="cuda")) == key
+    assert run_key(dataclasses.replace(base, device="cuda")) == key
     monkeypatch.chdir(tmp_path.parent)
     relative = dataclasses.replace(base, root=os.path.relpath(tmp_path))
-    assert run_cache.run_key(relative) == key
-    assert run_cache.run_key(dataclasses.replace(base, label_ratio=0.10000)) == key
+    assert run_key(relative) == key
+    assert run_key(dataclasses.replace(base, label_ratio=0.10000)) == key
     # no hold-out leaves the key as it was before the field existed
-    assert "holdout" not in run_cache.key_fields(base)
-    assert "shift" not in run_cache.key_fields(base)
+    assert "holdout" not in key_fields(base)
+    assert "shift" not in key_fields(base)
 
 
 def test_a_changed_option_invalidates_only_its_runs(fake_methods):
     def keys(**options):
-        runs, _ = expand(PROTOCOLS["table1"], dataset="synthetic", info=FLAT, seeds=2,
+        runs, _ = expand(PROTOCOLS.get("table1"), RunConfig(dataset="synthetic"), info=FLAT, seeds=2,
                          methods=["_fake_ridge", "_fake_semi"], options=options)
-        return {(r.method, r.label_ratio, r.seed): r.key for r in runs}
+        return {(r.config.method, r.config.label_ratio, r.config.seed): r.key for r in runs}
 
     before, after = keys(alpha="1"), keys(alpha="1", weight="0.25")
     changed = {k for k in before if before[k] != after[k]}
@@ -49,11 +50,11 @@ def test_a_changed_option_invalidates_only_its_runs(fake_methods):
 
 
 def test_fig5_grid_point_change_touches_only_that_point():
-    protocol = PROTOCOLS["fig5"]
-    runs, _ = expand(protocol, dataset="synthetic", info=FLAT, seeds=1)
+    protocol = PROTOCOLS.get("fig5")
+    runs, _ = expand(protocol, RunConfig(dataset="synthetic"), info=FLAT, seeds=1)
     narrower = dataclasses.replace(protocol, grid={"aa+msfr+rda": {
         "lambda_rcvr": (0.1, 0.3, 1.0, 2.0), "lambda_adv": (0.001, 0.01, 0.1, 1.0)}})
-    runs2, _ = expand(narrower, dataset="synthetic", info=FLAT, seeds=1)
+    runs2, _ = expand(narrower, RunConfig(dataset="synthetic"), info=FLAT, seeds=1)
     old, new = {r.key for r in runs}, {r.key for r in runs2}
     assert len(old - new) == len(new - old) == 4  # the λ1 = 3 row became λ1 = 2
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from s4aqa.config import RunConfig
 from s4aqa.errors import S4AQAError
-from s4aqa.experiments.protocols import (FIG6_RATIOS, LAMBDA_ADV, LAMBDA_RCVR, PROTOCOLS,
-                                         DatasetInfo, expand, get_protocol)
+from s4aqa.experiments.protocols import (
+    FIG6_RATIOS,
+    LAMBDA_ADV,
+    LAMBDA_RCVR,
+    PROTOCOLS,
+    DatasetInfo,
+    expand,
+    get_protocol,
+)
 from s4aqa.methods.registry import available
 
 FLAT = DatasetInfo("fisv", groups=[], folds=[])
@@ -14,24 +22,24 @@ FLAT = DatasetInfo("fisv", groups=[], folds=[])
 
 def test_table1_defaults_keep_registered_methods_and_list_the_others():
     protocol = get_protocol("table1")
-    runs, missing = expand(protocol, dataset="fisv", info=FLAT, seeds=2)
+    runs, missing = expand(protocol, RunConfig(dataset="fisv"), info=FLAT, seeds=2)
     registered = set(available())
-    methods = list(dict.fromkeys(r.method for r in runs))
+    methods = list(dict.fromkeys(r.config.method for r in runs))
     assert methods == [m for m in protocol.methods if m in registered]
     assert missing == [m for m in protocol.methods if m not in registered]
     assert {"aa", "s4aqa"} <= set(methods)
     # fisv: TES and PCS; 10% and 40%; seeds 0, 1
-    assert {r.target for r in runs} == {"tes", "pcs"}
-    assert {r.label_ratio for r in runs} == {0.1, 0.4}
+    assert {r.config.target for r in runs} == {"tes", "pcs"}
+    assert {r.config.label_ratio for r in runs} == {0.1, 0.4}
     assert len(runs) == 2 * 2 * len(methods) * 2
-    assert all(r.task is None and r.fold is None and r.init == 0 for r in runs)
+    assert all(r.config.task is None and r.config.fold is None and r.config.init == 0 for r in runs)
     assert len({r.key for r in runs}) == len(runs)
 
 
 def test_ablation_rows_are_switches_of_one_method():
-    runs, _ = expand(PROTOCOLS["ablation"], dataset="synthetic", info=FLAT, seeds=1,
+    runs, _ = expand(PROTOCOLS.get("ablation"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
                      ratios=[0.1])
-    switches = {r.method: (r.options["msfr"], r.options["rda"], r.options["lambda_cons"] > 0)
+    switches = {r.config.method: (r.config.options["msfr"], r.config.options["rda"], r.config.options["lambda_cons"] > 0)
                 for r in runs}
     assert switches == {"aa": (False, False, False), "aa+rda": (False, True, False),
                         "aa+msfr": (True, False, False), "aa+msfr+rda": (True, True, False),
@@ -39,83 +47,83 @@ def test_ablation_rows_are_switches_of_one_method():
 
 
 def test_seeds_and_inits_pair_methods():
-    runs, _ = expand(PROTOCOLS["ablation"], dataset="synthetic", info=FLAT, seeds=3, inits=2,
+    runs, _ = expand(PROTOCOLS.get("ablation"), RunConfig(dataset="synthetic"), info=FLAT, seeds=3, inits=2,
                      ratios=[0.4])
     assert len(runs) == 6 * 3 * 2
     per_method = {}
     for r in runs:
-        per_method.setdefault(r.method, set()).add((r.seed, r.init, r.label_ratio))
+        per_method.setdefault(r.config.method, set()).add((r.config.seed, r.config.init, r.config.label_ratio))
     assert len({frozenset(v) for v in per_method.values()}) == 1  # same units for every method
 
 
 def test_table2_one_run_per_seed_over_all_groups():
     info = DatasetInfo("rg", groups=["Ball", "Clubs", "Hoop", "Ribbon"], folds=[])
-    runs, _ = expand(PROTOCOLS["table2"], dataset="rg", info=info, seeds=2,
+    runs, _ = expand(PROTOCOLS.get("table2"), RunConfig(dataset="rg"), info=info, seeds=2,
                      methods=["aa", "s4aqa"])
-    assert len(runs) == 2 * 2 and {r.label_ratio for r in runs} == {0.4}
-    assert all(r.task is None for r in runs)
+    assert len(runs) == 2 * 2 and {r.config.label_ratio for r in runs} == {0.4}
+    assert all(r.config.task is None for r in runs)
 
 
 def test_table3_runs_every_task_and_fold():
     info = DatasetInfo("jigsaws", groups=["Knot_Tying", "Needle_Passing", "Suturing"],
                        folds=[0, 1, 2, 3])
-    runs, _ = expand(PROTOCOLS["table3"], dataset="jigsaws", info=info, seeds=2,
+    runs, _ = expand(PROTOCOLS.get("table3"), RunConfig(dataset="jigsaws"), info=info, seeds=2,
                      methods=["aa", "s4aqa"])
     assert len(runs) == 3 * 4 * 2 * 2
-    assert {(r.task, r.fold) for r in runs} == {(t, f) for t in info.groups for f in range(4)}
-    assert {r.label_ratio for r in runs} == {0.5}
+    assert {(r.config.task, r.config.fold) for r in runs} == {(t, f) for t in info.groups for f in range(4)}
+    assert {r.config.label_ratio for r in runs} == {0.5}
 
 
 def test_table3_needs_folds():
     with pytest.raises(S4AQAError, match="folds"):
-        expand(PROTOCOLS["table3"], dataset="fisv", info=FLAT, seeds=1, methods=["aa"])
+        expand(PROTOCOLS.get("table3"), RunConfig(dataset="fisv"), info=FLAT, seeds=1, methods=["aa"])
 
 
 def test_fig5_grid_on_the_papers_s4aqa_with_aa_as_reference():
-    runs, _ = expand(PROTOCOLS["fig5"], dataset="synthetic", info=FLAT, seeds=2)
-    assert {r.method for r in runs} == {"aa", "aa+msfr+rda"}
-    grid = [r for r in runs if r.method == "aa+msfr+rda"]
+    runs, _ = expand(PROTOCOLS.get("fig5"), RunConfig(dataset="synthetic"), info=FLAT, seeds=2)
+    assert {r.config.method for r in runs} == {"aa", "aa+msfr+rda"}
+    grid = [r for r in runs if r.config.method == "aa+msfr+rda"]
     assert len(grid) == len(LAMBDA_RCVR) * len(LAMBDA_ADV) * 2
-    assert {(r.options["lambda_rcvr"], r.options["lambda_adv"]) for r in grid} == {
+    assert {(r.config.options["lambda_rcvr"], r.config.options["lambda_adv"]) for r in grid} == {
         (a, b) for a in LAMBDA_RCVR for b in LAMBDA_ADV}
-    assert all(r.variant == {"lambda_rcvr": r.options["lambda_rcvr"],
-                             "lambda_adv": r.options["lambda_adv"]} for r in grid)
-    assert [r.variant for r in runs if r.method == "aa"] == [{}, {}]
+    assert all(r.variant == {"lambda_rcvr": r.config.options["lambda_rcvr"],
+                             "lambda_adv": r.config.options["lambda_adv"]} for r in grid)
+    assert [r.variant for r in runs if r.config.method == "aa"] == [{}, {}]
 
 
 def test_fig4_keeps_embeddings_and_fig6_spans_the_ratios():
-    fig4, _ = expand(PROTOCOLS["fig4"], dataset="synthetic", info=FLAT, seeds=1)
-    assert [r.method for r in fig4] == ["aa", "aa+msfr", "aa+msfr+rda", "s4aqa"]
+    fig4, _ = expand(PROTOCOLS.get("fig4"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1)
+    assert [r.config.method for r in fig4] == ["aa", "aa+msfr", "aa+msfr+rda", "s4aqa"]
     assert all(r.extras == ("embedding",) for r in fig4)
-    fig6, _ = expand(PROTOCOLS["fig6"], dataset="synthetic", info=FLAT, seeds=1,
+    fig6, _ = expand(PROTOCOLS.get("fig6"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
                      methods=["aa", "s4aqa"])
-    assert sorted({r.label_ratio for r in fig6}) == sorted(FIG6_RATIOS)
+    assert sorted({r.config.label_ratio for r in fig6}) == sorted(FIG6_RATIOS)
     assert len(fig6) == 2 * len(FIG6_RATIOS)
 
 
 def test_global_options_go_only_to_methods_that_have_them(fake_methods):
-    runs, _ = expand(PROTOCOLS["table1"], dataset="synthetic", info=FLAT, seeds=1,
+    runs, _ = expand(PROTOCOLS.get("table1"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
                      ratios=[0.1], methods=["aa", "_fake_ridge"],
                      options={"steps": "7", "alpha": "2"})
-    by_method = {r.method: r for r in runs}
-    assert by_method["aa"].options["steps"] == 7 and "alpha" not in by_method["aa"].options
-    assert by_method["_fake_ridge"].options == {"alpha": 2.0}
+    by_method = {r.config.method: r for r in runs}
+    assert by_method["aa"].config.options["steps"] == 7 and "alpha" not in by_method["aa"].config.options
+    assert by_method["_fake_ridge"].config.options == {"alpha": 2.0}
     assert by_method["_fake_ridge"].overrides == {"alpha": 2.0}
     with pytest.raises(S4AQAError, match="stepz"):
-        expand(PROTOCOLS["table1"], dataset="synthetic", info=FLAT, seeds=1,
+        expand(PROTOCOLS.get("table1"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
                methods=["aa"], options={"stepz": "7"})
     with pytest.raises(S4AQAError, match="not a valid int"):
-        expand(PROTOCOLS["table1"], dataset="synthetic", info=FLAT, seeds=1,
+        expand(PROTOCOLS.get("table1"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
                methods=["aa"], options={"steps": "many"})
 
 
 def test_explicit_unknown_method_and_bad_arguments_are_errors():
     with pytest.raises(S4AQAError, match="no_such_method"):
-        expand(PROTOCOLS["table1"], dataset="fisv", info=FLAT, seeds=1,
+        expand(PROTOCOLS.get("table1"), RunConfig(dataset="fisv"), info=FLAT, seeds=1,
                methods=["aa", "no_such_method"])
     with pytest.raises(S4AQAError, match="seeds"):
-        expand(PROTOCOLS["table1"], dataset="fisv", info=FLAT, seeds=0)
+        expand(PROTOCOLS.get("table1"), RunConfig(dataset="fisv"), info=FLAT, seeds=0)
     with pytest.raises(S4AQAError, match="ratio"):
-        expand(PROTOCOLS["table1"], dataset="fisv", info=FLAT, seeds=1, ratios=[1.5])
+        expand(PROTOCOLS.get("table1"), RunConfig(dataset="fisv"), info=FLAT, seeds=1, ratios=[1.5])
     with pytest.raises(S4AQAError, match="unknown protocol"):
         get_protocol("table9")

@@ -8,22 +8,26 @@ import math
 import numpy as np
 import pytest
 
-from s4aqa.engine.metrics import fisher_z_mean
+from s4aqa.config import RunConfig
 from s4aqa.errors import S4AQAError
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import RunSpec
-from s4aqa.experiments.report import (build_report, combine_seedwise, neighbour_consistency,
-                                      seed_values, Row)
+from s4aqa.experiments.report import build_report
+from s4aqa.experiments.report.aggregate import Row, combine_seedwise, seed_values
+from s4aqa.experiments.report.figures import neighbour_consistency
+from s4aqa.training.metrics import fisher_z_mean
 
 PNG = b"\x89PNG"
+from markdown_text import squash
 
 
 def spec(protocol, dataset, method, seed, ratio=0.1, target=None, task=None, fold=None,
          variant=None, extras=()):
     variant = dict(variant or {})
-    return RunSpec(protocol=protocol, dataset=dataset, root=None, target=target, task=task,
-                   fold=fold, method=method, options=dict(variant), overrides=dict(variant),
-                   variant=variant, label_ratio=ratio, seed=seed, init=0, extras=tuple(extras))
+    config = RunConfig(dataset=dataset, target=target, task=task, fold=fold, method=method,
+                       options=dict(variant), label_ratio=ratio, seed=seed)
+    return RunSpec(protocol, config, overrides=dict(variant), variant=variant,
+                   extras=tuple(extras))
 
 
 def write(directory, protocol, dataset, runs, groups=()):
@@ -67,7 +71,7 @@ def test_table_report_with_paper_column_pairs_and_failures(tmp_path):
                              {"test_spearman": v + ratio / 10, "n_test": 353}, None))
     runs.append((spec("table1", "mtl_aqa", "coreg", 0, 0.1), "failed", "needs | more data", None))
     write(tmp_path, "table1", "mtl_aqa", runs)
-    report = build_report(tmp_path).read_text()
+    report = squash(build_report(tmp_path).read_text())
     lines = report.splitlines()
     s4 = next(line for line in lines if line.startswith("| s4aqa |"))
     # best mean in bold, the paper's 10% value, n and s/run
@@ -106,7 +110,7 @@ def test_group_and_kfold_tables(tmp_path):
                                   {"test_spearman": 0.3 + 0.1 * fold + 0.2 * (method == "s4aqa")},
                                   None))
     write(tmp_path, "table3", "jigsaws", folds)
-    report = build_report(tmp_path).read_text()
+    report = squash(build_report(tmp_path).read_text())
     header = next(line for line in report.splitlines() if line.startswith("| method | Ball"))
     assert "avg (Fisher z)" in header and "paper (Ball/Clubs/Hoop/Ribbon/avg)" in header
     s4 = next(line for line in report.splitlines() if line.startswith("| s4aqa | **0.205"))
@@ -149,7 +153,7 @@ def test_figures_grid_curve_and_tsne(tmp_path):
              {"embedding": embedding, "score": score, "ids": np.array([str(i) for i in range(40)])})
             for m in ("aa", "s4aqa")]
     write(tmp_path, "fig4", "synthetic", tsne)
-    report = build_report(tmp_path).read_text()
+    report = squash(build_report(tmp_path).read_text())
     for name in ("fig4-synthetic.png", "fig5-synthetic.png", "fig6-synthetic.png"):
         assert (tmp_path / name).read_bytes()[:4] == PNG
         assert f"]({name})" in report

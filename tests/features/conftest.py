@@ -12,6 +12,7 @@ pytest.importorskip("av", reason="PyAV is needed to write and decode test videos
 
 from features_testkit import write_video  # noqa: E402
 
+
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory) -> dict[str, Path]:
     """A few videos: different containers, sizes, frame rates; one too short; one not a video."""

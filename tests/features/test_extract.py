@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -111,13 +110,9 @@ def test_user_errors(tmp_path, videos, tiny_i3d, monkeypatch):
 
 
 def _parser():
-    from s4aqa.features.cli_commands import add_extract_parser, add_weights_parser
+    from s4aqa.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="s4aqa")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_weights_parser(sub)
-    add_extract_parser(sub)
-    return parser
+    return build_parser()
 
 
 def test_cli_extract_with_weights_file(tmp_path, videos, tiny_i3d, capsys):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from s4aqa.config import RunConfig
-from s4aqa.engine.run import run_training_group
+from s4aqa.runs.run import run_group
 
 # method -> whether it trains as a group, and the loss parts a run of it logs
 CASES = {
@@ -26,7 +26,7 @@ def test_grouped_runs_keep_every_loss(name, videos, deep_tiny):
     grouped, parts = CASES[name]
     options = {**deep_tiny, "steps": 10, "eval_every": 5}
     configs = [RunConfig(method=name, label_ratio=0.4, seed=s, options=options) for s in (0, 1)]
-    results = run_training_group(configs, videos)
+    results = run_group(configs, videos)
     assert [r.metrics.get("grouped") for r in results] == ([2, 2] if grouped else [None, None])
     for result in results:
         assert parts <= set(result.method.history[-1])

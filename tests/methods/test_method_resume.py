@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from s4aqa.engine import trainer
 from s4aqa.methods.registry import create
+from s4aqa.training.hooks import Checkpoint
 
 
 class _Killed(Exception):
@@ -16,8 +16,7 @@ class _Killed(Exception):
 
 def _fit_with_state(name, options, staged, state_dir):
     method = create(name, options, seed=0)
-    method.state_dir, method.checkpoint_every = state_dir, 20
-    method.resume_key = {"settings": "run", "data": "data"}
+    method.hooks.append(Checkpoint(state_dir, {"settings": "run", "data": "data"}, every=20))
     unlabeled = staged["unlabeled"] if method.uses_unlabeled else None
     return method.fit(staged["labeled"], unlabeled, staged["validation"])
 
@@ -28,7 +27,7 @@ def _fit_with_state(name, options, staged, state_dir):
 ])
 def test_resume_matches_uninterrupted(name, die_at, fit, staged, deep_tiny, tmp_path, monkeypatch):
     reference = fit(name)
-    saved, calls = trainer._save_state, {"n": 0}
+    saved, calls = Checkpoint.save, {"n": 0}
 
     def save_then_die(*args, **kwargs):
         saved(*args, **kwargs)
@@ -36,10 +35,10 @@ def test_resume_matches_uninterrupted(name, die_at, fit, staged, deep_tiny, tmp_
         if calls["n"] == die_at:
             raise _Killed
 
-    monkeypatch.setattr(trainer, "_save_state", save_then_die)
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
     with pytest.raises(_Killed):
         _fit_with_state(name, deep_tiny, staged, tmp_path)
-    monkeypatch.setattr(trainer, "_save_state", saved)
+    monkeypatch.setattr(Checkpoint, "save", saved)
     resumed = _fit_with_state(name, deep_tiny, staged, tmp_path)
     np.testing.assert_array_equal(resumed.predict(staged["test"]), reference.predict(staged["test"]))
     assert resumed.history == reference.history
@@ -49,4 +48,4 @@ def test_pseudo_label_students_do_not_resume_from_their_teacher(fit, staged, dee
     reference = fit("pseudo_label")
     method = _fit_with_state("pseudo_label", deep_tiny, staged, tmp_path)
     np.testing.assert_array_equal(method.predict(staged["test"]), reference.predict(staged["test"]))
-    assert method.resume_key == {"settings": "run", "data": "data"}
+    assert method.hooks[0].key == {"settings": "run", "data": "data"}

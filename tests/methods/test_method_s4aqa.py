@@ -4,11 +4,11 @@ import torch
 
 from s4aqa.data.splits import make_split
 from s4aqa.data.synthetic import make_staged_actions
-from s4aqa.engine.metrics import spearman
-from s4aqa.engine.trainer import update_moving_average
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import create
 from s4aqa.methods.s4aqa import masked_count, span_mask
+from s4aqa.training.hooks import update_moving_average
+from s4aqa.training.metrics import spearman
 
 FAST = {"steps": 40, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 20}
 
@@ -80,7 +80,7 @@ def test_s4aqa_trains_beats_constant_and_is_deterministic(data):
 def test_s4aqa_reads_the_unlabeled_set(data):
     labeled, unlabeled, validation, test = _parts(data)
     base = create("s4aqa", FAST, seed=1).fit(labeled, unlabeled, validation).predict(test)
-    noise = unlabeled.with_score(unlabeled.scores)
+    noise = unlabeled.subset(np.arange(len(unlabeled)))
     noise.features = np.random.default_rng(0).normal(size=noise.features.shape).astype(np.float32)
     other = create("s4aqa", FAST, seed=1).fit(labeled, noise, validation).predict(test)
     assert not np.allclose(base, other)
@@ -129,7 +129,7 @@ def test_consistency_reads_the_unlabeled_set_and_teacher_predicts(data):
     assert method.uses_unlabeled
     base = method.fit(labeled, unlabeled, validation)
     assert "cons" in base.history[-1]
-    noise = unlabeled.with_score(unlabeled.scores)
+    noise = unlabeled.subset(np.arange(len(unlabeled)))
     noise.features = np.random.default_rng(0).normal(size=noise.features.shape).astype(np.float32)
     other = create("s4aqa", options, seed=1).fit(labeled, noise, validation)
     assert not np.allclose(base.predict(test), other.predict(test))

@@ -7,11 +7,11 @@ import pytest
 
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import create
-from s4aqa.methods.svr import parse_grid
+from s4aqa.options import parse_numbers
 
 
 def test_grid_options_are_parsed_and_checked():
-    assert parse_grid("0.1, 1,10", "c_grid", "svr") == [0.1, 1.0, 10.0]
+    assert parse_numbers("0.1, 1,10", "c_grid") == [0.1, 1.0, 10.0]
     with pytest.raises(S4AQAError, match="c_grid='a,b'.*comma-separated"):
         create("svr", {"c_grid": "a,b"})
     with pytest.raises(S4AQAError, match="positive"):

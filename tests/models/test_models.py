@@ -1,6 +1,12 @@
 import torch
 
-from s4aqa.models import Discriminator, RecoveryDecoder, Regressor, TemporalEncoder, reverse_gradient
+from s4aqa.models import (
+    Discriminator,
+    RecoveryDecoder,
+    Regressor,
+    TemporalEncoder,
+    reverse_gradient,
+)
 
 
 def test_encoder_shapes_and_masking():

@@ -212,11 +212,6 @@ class FeatureSet:
         train.split = split
         return train
 
-    def with_score(self, scores: np.ndarray) -> "FeatureSet":
-        out = self.subset(np.arange(len(self)))
-        out.scores = np.asarray(scores, dtype=np.float64)
-        return out
-
     @staticmethod
     def from_sequences(
         ids: Sequence[str],

@@ -20,11 +20,9 @@ would erase it). The ``synthetic_shift`` dataset is such a set; see ``--shift``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from s4aqa.data.featureset import FeatureSet, resample_segments
+from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
 
 
@@ -111,16 +109,3 @@ def _orthonormal(rng: np.random.Generator, dim: int, count: int) -> np.ndarray:
         extra = rng.standard_normal((count - dim, dim))
         return np.concatenate([q.T, extra / np.linalg.norm(extra, axis=1, keepdims=True)])
     return q.T[:count]
-
-
-def read(root: Path | None = None, *, target=None, task=None, segments=None, features=None,
-         seed: int = 0) -> FeatureSet:
-    """The dataset reader interface: ``root`` is ignored; ``segments`` resamples if given."""
-    if target not in (None, "score"):
-        raise S4AQAError(f"synthetic data has one target, 'score' (got '{target}')")
-    if task is not None:
-        raise S4AQAError("synthetic data has no tasks; drop --task")
-    data = make_staged_actions(seed=seed)
-    if segments is not None and segments != data.num_segments:
-        data.features = np.stack([resample_segments(v, segments) for v in data.features])
-    return data

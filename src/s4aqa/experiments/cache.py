@@ -6,14 +6,10 @@ Layout of a reproduction folder::
     DIR/runs/<key>.npz         extras beside it (Fig. 4: unlabeled representations, true scores)
     DIR/manifests/<protocol>-<dataset>.json   the runs a protocol expanded to (for `s4aqa report`)
 
-The key is the SHA-256 of the canonical JSON (sorted keys, no spaces) of the run's RunConfig
-without ``device``: dataset name, dataset root and feature folder (as absolute paths),
-segments, target, task, fold, label ratio, validation fraction, seed, init, method name and
-*every* option the method runs with (preset, defaults and overrides, typed), plus the
-fingerprint of the data read there (``FeatureSet.fingerprint``: ids, scores, splits, groups,
-features), the method's version and the cache format number. So a changed option, default,
-data folder or file content reruns exactly the runs it changes; the protocol is not part of the
-key, so protocols share runs.
+The key is ``s4aqa.runs.identity.run_key``: the run's settings without the device, every
+option the method runs with, the fingerprint of the data read and the method's version. So a
+changed option, default, data folder or file content reruns exactly the runs it changes; the
+protocol is not part of the key, so protocols share runs.
 The device is left out on purpose: a reproduction started on CPU may be resumed on a GPU.
 
 Records and arrays are written atomically (``s4aqa.io``); the .npz goes first and the JSON
@@ -23,7 +19,6 @@ Arrays are stored without pickles (``allow_pickle=False`` on both sides).
 
 from __future__ import annotations
 
-import hashlib
 import io as _io
 import json
 import os
@@ -33,58 +28,11 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from s4aqa import io
-from s4aqa.config import RunConfig
 
-CACHE_FORMAT = 2  # 2: keys hold the data's fingerprint
 RUNS = "runs"
 MANIFESTS = "manifests"
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
-
-
-def _canonical_path(path: str | os.PathLike | None) -> str | None:
-    return None if path is None else str(Path(path).expanduser().resolve())
-
-
-def key_fields(config: RunConfig, data_fingerprint: str | None = None) -> dict[str, Any]:
-    """What the key is made of: the RunConfig without ``device``, paths made absolute, and
-    the fingerprint of the data read."""
-    fields = config.to_dict()
-    fields.pop("device", None)
-    fields["root"] = _canonical_path(fields["root"])
-    fields["features"] = _canonical_path(fields["features"])
-    fields["label_ratio"] = float(fields["label_ratio"])
-    fields["val_fraction"] = float(fields["val_fraction"])
-    fields["options"] = dict(sorted((fields.get("options") or {}).items()))
-    if not fields.get("holdout"):
-        fields.pop("holdout", None)  # absent when off, so runs cached before it keep their keys
-    if not fields.get("shift"):
-        fields.pop("shift", None)
-    fields["data"] = data_fingerprint
-    fields["cache_format"] = CACHE_FORMAT
-    # a method's code version: bumped when a change alters its numbers, so old runs rerun
-    fields["method_version"] = _method_version(config.method)
-    return fields
-
-
-def _method_version(name: str) -> int:
-    from s4aqa.errors import S4AQAError
-    from s4aqa.methods.registry import resolve
-
-    try:
-        return int(getattr(resolve(name)[0], "version", 1))
-    except S4AQAError:
-        return 0
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      default=str)
-
-
-def run_key(config: RunConfig, data_fingerprint: str | None = None) -> str:
-    fields = key_fields(config, data_fingerprint)
-    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 class RunCache:

@@ -8,8 +8,9 @@ from tqdm import tqdm
 
 from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
-from s4aqa.engine.run import run_training
+from s4aqa.experiments.report.tables import markdown
 from s4aqa.experiments.stats import paired_difference, summarise
+from s4aqa.runs.run import run_training
 
 
 def run_demo(seeds: int = 5, label_ratio: float = 0.1, methods=("aa", "aa+msfr+rda", "s4aqa"),
@@ -18,7 +19,7 @@ def run_demo(seeds: int = 5, label_ratio: float = 0.1, methods=("aa", "aa+msfr+r
     results: dict[str, list[float]] = {m: [] for m in methods}
     seconds: dict[str, float] = {m: 0.0 for m in methods}
     runs = [(seed, method) for seed in range(seeds) for method in methods]
-    for seed, method in tqdm(runs, desc="demo runs", disable=not progress):
+    for seed, method in tqdm(runs, desc="demo runs", disable=None if progress else True):
         config = RunConfig(dataset="synthetic", method=method, label_ratio=label_ratio,
                            seed=seed, device=device)
         started = time.perf_counter()
@@ -32,11 +33,9 @@ def run_demo(seeds: int = 5, label_ratio: float = 0.1, methods=("aa", "aa+msfr+r
         "Test Spearman, mean ± std over seeds; paired difference against "
         f"'{methods[0]}' with its 95% interval.",
         "",
-        f"| method | test Spearman | vs {methods[0]} | s / run |",
-        "| --- | --- | --- | --- |",
     ]
-    for method in methods:
-        diff = "" if method == methods[0] else str(paired_difference(results[method], reference))
-        lines.append(f"| {method} | {summarise(results[method])} | {diff} | "
-                     f"{seconds[method] / seeds:.1f} |")
+    body = [[method, str(summarise(results[method])),
+             "" if method == methods[0] else str(paired_difference(results[method], reference)),
+             f"{seconds[method] / seeds:.1f}"] for method in methods]
+    lines += markdown(["method", "test Spearman", f"vs {methods[0]}", "s / run"], body)
     return "\n".join(lines)

@@ -35,53 +35,28 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
+import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from importlib import resources
 from typing import Any, Mapping, Sequence
 
 from s4aqa.config import RunConfig
+from s4aqa.data.splits import check_ratio, parse_shift
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.options import parse_options
-
-# ---- the paper's published numbers (METHOD.md) ---------------------------------------------
-# Table I, MTL-AQA; aa's values come from the ablation (Tables IV, V), same setting.
-_TABLE1 = {
-    0.1: {"svr": 0.427, "usdl": 0.530, "c3d_avg_stl": 0.561, "c3d_avg_mtl": 0.584,
-          "coreg": 0.487, "pseudo_label": 0.622, "vat": 0.635, "s4l": 0.621, "aa": 0.618,
-          "s4aqa": 0.676},
-    0.4: {"svr": 0.565, "usdl": 0.646, "c3d_avg_stl": 0.632, "c3d_avg_mtl": 0.656,
-          "coreg": 0.526, "pseudo_label": 0.716, "vat": 0.724, "s4l": 0.721, "aa": 0.703,
-          "s4aqa": 0.746},
-}
-_ABLATION = {
-    0.1: {"aa": 0.618, "aa+rda": 0.634, "aa+msfr": 0.661, "aa+msfr+rda": 0.676},
-    0.4: {"aa": 0.703, "aa+rda": 0.726, "aa+msfr": 0.732, "aa+msfr+rda": 0.746},
-}
+from s4aqa.methods.registry import available, options_dict, resolve
+from s4aqa.registry import Registry
+from s4aqa.runs.identity import run_key
 
 
-def _groups(names: Sequence[str], rows: Mapping[str, Sequence[float]]) -> dict:
-    return {method: dict(zip([*names, "avg"], values)) for method, values in rows.items()}
+def published() -> dict[str, Any]:
+    """The paper's published numbers (``published.json``): protocol -> dataset, source and
+    values by label ratio (float) and method."""
+    raw = json.loads(resources.files(__package__).joinpath("published.json").read_text())
+    return {name: {**entry, "values": {float(r): v for r, v in entry["values"].items()}}
+            for name, entry in raw.items() if not name.startswith("_")}
 
 
-# Table II, Rhythmic Gymnastics, 40%: Ball / Clubs / Hoop / Ribbon / Avg.
-_TABLE2 = {0.4: _groups(("ball", "clubs", "hoop", "ribbon"), {
-    "svr": (0.175, 0.243, 0.261, 0.309, 0.248),
-    "action_net": (0.196, 0.403, 0.319, 0.305, 0.308),
-    "coreg": (0.230, 0.338, 0.331, 0.268, 0.292),
-    "pseudo_label": (0.183, 0.330, 0.346, 0.305, 0.292),
-    "vat": (0.208, 0.355, 0.345, 0.292, 0.301),
-    "s4l": (0.209, 0.325, 0.324, 0.290, 0.288),
-    "s4aqa": (0.248, 0.388, 0.372, 0.357, 0.342),
-})}
-# Table III, JIGSAWS, 50%: Suturing / Needle Passing / Knot Tying / Avg.
-_TABLE3 = {0.5: _groups(("suturing", "needlepassing", "knottying"), {
-    "usdl": (0.439, 0.351, 0.680, 0.505),
-    "pseudo_label": (0.445, 0.501, 0.714, 0.566),
-    "vat": (0.524, 0.526, 0.749, 0.612),
-    "s4l": (0.455, 0.529, 0.730, 0.585),
-    "s4aqa": (0.533, 0.552, 0.813, 0.655),
-})}
+PUBLISHED = published()
 
 LAMBDA_RCVR = (0.1, 0.3, 1.0, 3.0)     # λ1 of Fig. 5 (the default is 1.0)
 LAMBDA_ADV = (0.001, 0.01, 0.1, 1.0)   # λ2 of Fig. 5 (the default is 0.01)
@@ -99,49 +74,56 @@ EMBEDDING = "embedding"  # extra output: unlabeled representations and their tru
 
 @dataclass(frozen=True)
 class Protocol:
-    """One table or figure of the paper, as data."""
+    """One table or figure of the paper, as data. ``kind`` names the report section that
+    shows it (``report.sections``: table, groups, kfold, tsne, grid, curve)."""
 
     name: str
     title: str
-    kind: str                      # table | groups | kfold | tsne | grid | curve
+    kind: str
     ratios: tuple[float, ...]
     methods: tuple[str, ...]       # default method list, in display order
     grid: Mapping[str, Mapping[str, tuple]] = field(default_factory=dict)
     per_task_folds: bool = False   # one run per (task, fold): table3
     extras: tuple[str, ...] = ()
     reference: str = "aa"          # paired differences are taken against this method
-    paper_dataset: str | None = None
-    paper: Mapping[float, Mapping[str, Any]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     note: str = ""
 
     def label(self, method: str) -> str:
         return self.labels.get(method, method)
 
+    @property
+    def paper_dataset(self) -> str | None:
+        return PUBLISHED.get(self.name, {}).get("dataset")
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
+    @property
+    def paper(self) -> Mapping[float, Mapping[str, Any]]:
+        return PUBLISHED.get(self.name, {}).get("values", {})
+
+
+PROTOCOLS = Registry("protocol")
+
+for _protocol in (
     Protocol("table1", "Table I: test Spearman at 10% and 40% labels, all methods", "table",
              (0.1, 0.4),
              ("svr", "usdl", "c3d_avg_stl", "c3d_avg_mtl", "coreg", "pseudo_label", "vat",
               "s4l", "aa", "s4aqa"),
-             paper_dataset="mtl_aqa", paper=_TABLE1,
              note="Paper column: MTL-AQA, Table I (aa from the ablation, Tables IV/V); the "
                   "paper's s4aqa has no consistency term (see the ablation)."),
     Protocol("table2", "Table II: test Spearman per group and their Fisher-z average, 40% labels",
              "groups", (0.4,),
              ("svr", "action_net", "coreg", "pseudo_label", "vat", "s4l", "aa", "s4aqa"),
-             paper_dataset="rg", paper=_TABLE2,
              note="One run per seed over all groups; paper column: Rhythmic Gymnastics, "
                   "Table II (Ball/Clubs/Hoop/Ribbon/Avg)."),
     Protocol("table3", "Table III: k-fold cross-validation per task, 50% labels", "kfold",
              (0.5,), ("usdl", "pseudo_label", "vat", "s4l", "aa", "s4aqa"),
-             per_task_folds=True, paper_dataset="jigsaws", paper=_TABLE3,
+             per_task_folds=True,
              note="One run per (task, fold, seed); folds and tasks averaged through Fisher's z; "
                   "paper column: JIGSAWS, Table III (Suturing/Needle Passing/Knot Tying/Avg)."),
     Protocol("ablation", "Ablation (Tables IV, V): AA, AA+RDA, AA+MSFR, AA+MSFR+RDA, and the "
              "consistency this package adds", "table",
              (0.1, 0.4), ("aa", "aa+rda", "aa+msfr", "aa+msfr+rda", "aa+cons", "s4aqa"),
-             paper_dataset="mtl_aqa", paper=_ABLATION, labels=ABLATION_LABELS,
+             labels=ABLATION_LABELS,
              note="Paper column: MTL-AQA, Tables IV/V (its S4AQA is the AA+MSFR+RDA row). "
                   "CONS: teacher-student consistency on masked unlabeled videos."),
     Protocol("fig4", "Fig. 4: t-SNE of the unlabeled representations, coloured by true score",
@@ -158,73 +140,49 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
              ("svr", "coreg", "pseudo_label", "vat", "s4l", "usdl", "aa", "s4aqa"),
              note="At 100% labels semi-supervised methods have no unlabeled video: their runs "
                   "are skipped and not drawn; supervised methods give the fully supervised end."),
-)}
+):
+    PROTOCOLS.add(_protocol.name, _protocol)
 
 
 def get_protocol(name: str) -> Protocol:
-    if name not in PROTOCOLS:
-        raise S4AQAError(f"unknown protocol '{name}'; choose one of {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name]
+    return PROTOCOLS.get(name)
 
 
 # ---- runs --------------------------------------------------------------------------------------
 @dataclass
 class RunSpec:
-    """One run of a protocol: a RunConfig plus where it sits in the protocol's tables.
+    """One run of a protocol: its RunConfig plus where it sits in the protocol's tables.
 
-    ``options`` is every option the method runs with (preset, defaults and overrides, typed);
-    ``overrides`` only those set beyond the method's defaults (shown in results.csv);
+    ``config.options`` is every option the method runs with (preset, defaults and overrides,
+    typed); ``overrides`` only those set beyond the method's defaults (shown in results.csv);
     ``variant`` the protocol's grid values of this run (fig5). ``extras`` are outputs a run
-    must keep; they are not part of the cache key.
+    must keep; they are not part of the cache key. ``data_fingerprint`` is the fingerprint of
+    the data the reproduction read (part of the key).
     """
 
     protocol: str
-    dataset: str
-    root: str | None
-    target: str | None
-    task: str | None
-    fold: int | None
-    method: str
-    options: dict[str, Any]
-    overrides: dict[str, Any]
-    variant: dict[str, Any]
-    label_ratio: float
-    seed: int
-    init: int
-    val_fraction: float = 0.2
-    segments: int | None = None
-    features: str | None = None
-    device: str = "cpu"
-    holdout: int = 0
-    shift: str | None = None
+    config: RunConfig
+    overrides: dict[str, Any] = field(default_factory=dict)
+    variant: dict[str, Any] = field(default_factory=dict)
     extras: tuple[str, ...] = ()
-    data_fingerprint: str | None = None  # of the data the reproduction read (part of the key)
-
-    def config(self) -> RunConfig:
-        return RunConfig(dataset=self.dataset, root=self.root, target=self.target,
-                         task=self.task, fold=self.fold, segments=self.segments,
-                         features=self.features, label_ratio=self.label_ratio, seed=self.seed,
-                         init=self.init, val_fraction=self.val_fraction, method=self.method,
-                         options=dict(self.options), device=self.device, holdout=self.holdout,
-                         shift=self.shift)
+    data_fingerprint: str | None = None
 
     @property
     def key(self) -> str:
-        from s4aqa.experiments.cache import run_key
-
-        return run_key(self.config(), self.data_fingerprint)
+        return run_key(self.config, self.data_fingerprint)
 
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["extras"] = list(self.extras)
-        return out
+        return {"protocol": self.protocol, "config": self.config.to_dict(),
+                "overrides": dict(self.overrides), "variant": dict(self.variant),
+                "extras": list(self.extras), "data_fingerprint": self.data_fingerprint}
 
     @staticmethod
     def from_dict(values: Mapping[str, Any]) -> "RunSpec":
-        names = {f.name for f in dataclasses.fields(RunSpec)}
-        values = {k: v for k, v in values.items() if k in names}
-        values["extras"] = tuple(values.get("extras") or ())
-        return RunSpec(**values)
+        return RunSpec(protocol=values["protocol"], config=RunConfig.from_dict(values["config"]),
+                       overrides=dict(values.get("overrides") or {}),
+                       variant=dict(values.get("variant") or {}),
+                       extras=tuple(values.get("extras") or ()),
+                       data_fingerprint=values.get("data_fingerprint"))
 
 
 @dataclass
@@ -263,63 +221,34 @@ def resolve_methods(protocol: Protocol, requested: Sequence[str] | None,
 
 
 def option_fields(method: str) -> set[str]:
-    from s4aqa.methods.registry import resolve
-
-    cls, _ = resolve(method)
-    return {f.name for f in dataclasses.fields(cls.Options)}
+    return {f.name for f in dataclasses.fields(resolve(method)[0].Options)}
 
 
-def method_options(method: str, overrides: Mapping[str, Any]) -> tuple[dict, dict]:
-    """(every option of ``method`` typed, the typed values of preset + ``overrides``)."""
-    from s4aqa.methods.registry import resolve
-
-    cls, fixed = resolve(method)
-    merged = {**fixed, **dict(overrides)}
-    options = dataclasses.asdict(parse_options(cls.Options, merged, method))
-    return options, {k: options[k] for k in sorted(merged)}
-
-
-def _canonical_path(path: str | os.PathLike | None) -> str | None:
-    return None if path is None else str(Path(path).expanduser().resolve())
-
-
-def _ratio(value: float) -> float:
-    value = float(value)
-    if not 0.0 < value <= 1.0:
-        raise S4AQAError(f"label ratio {value} is outside (0, 1]; use e.g. 0.1 for 10% labels")
-    return value
-
-
-def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
-           root: str | os.PathLike | None = None, targets: Sequence[str | None] | None = None,
-           inits: int = 1, methods: Sequence[str] | None = None,
-           options: Mapping[str, Any] | None = None, ratios: Sequence[float] | None = None,
-           val_fraction: float = 0.2, segments: int | None = None,
-           features: str | os.PathLike | None = None, device: str = "cpu", holdout: int = 0,
-           shift: str | None = None, fingerprints: Mapping[str | None, str] | None = None,
+def expand(protocol: Protocol, base: RunConfig, *, info: DatasetInfo, seeds: int,
+           targets: Sequence[str | None] | None = None, inits: int = 1,
+           methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
+           ratios: Sequence[float] | None = None,
+           fingerprints: Mapping[str | None, str] | None = None,
            registered: Sequence[str] | None = None) -> tuple[list[RunSpec], list[str]]:
-    """The runs of ``protocol`` on ``dataset``; returns (runs, default methods not registered).
+    """The runs of ``protocol`` on the data of ``base`` (dataset, root, segments, features,
+    validation fraction, holdout, shift, device); returns (runs, default methods not
+    registered).
 
     Runs come in table order (target, ratio, task, fold, method, variant, seed, init);
     duplicates (one configuration reached twice) are kept once. ``fingerprints`` (target ->
     the fingerprint of the data read for it) go into the runs' keys.
     """
-    if registered is None:
-        from s4aqa.methods.registry import available
-
-        registered = available()
+    registered = available() if registered is None else registered
     if int(seeds) < 1:
         raise S4AQAError(f"--seeds {seeds}: run at least one seed")
     if int(inits) < 1:
         raise S4AQAError(f"--inits {inits}: run at least one initialisation per seed")
     method_list, missing = resolve_methods(protocol, methods, registered)
-    if shift:
-        from s4aqa.data.splits import parse_shift
-
-        parse_shift(shift, info.groups)  # a wrong group name stops before any run
-    if targets is None or len(targets) == 0:
-        targets = DATASET_TARGETS.get(dataset, (None,))
-    ratio_list = [_ratio(r) for r in (ratios if ratios else protocol.ratios)]
+    if base.shift:
+        parse_shift(base.shift, info.groups)  # a wrong group name stops before any run
+    if not targets:
+        targets = DATASET_TARGETS.get(base.dataset, (None,))
+    ratio_list = [check_ratio(r) for r in (ratios if ratios else protocol.ratios)]
 
     overrides = dict(options or {})
     fields = {m: option_fields(m) for m in method_list}
@@ -331,12 +260,14 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
     # per method: its variants (grid points) as (variant dict, options, explicit overrides)
     variants: dict[str, list[tuple[dict, dict, dict]]] = {}
     for method in method_list:
-        base = {k: v for k, v in overrides.items() if k in fields[method]}
+        given = {k: v for k, v in overrides.items() if k in fields[method]}
         grid = protocol.grid.get(method, {})
         points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
         variants[method] = []
+        _, preset = resolve(method)
         for point in points or [{}]:
-            full, explicit = method_options(method, {**base, **point})
+            full = options_dict(method, {**given, **point})
+            explicit = {k: full[k] for k in sorted({**preset, **given, **point})}
             variants[method].append((point, full, explicit))
 
     if protocol.per_task_folds:
@@ -347,19 +278,16 @@ def expand(protocol: Protocol, *, dataset: str, info: DatasetInfo, seeds: int,
     else:
         cells = [(None, None)]
 
-    root = _canonical_path(root) if root is not None else None
-    features = _canonical_path(features) if features is not None else None
+    base = base.resolved()
     runs, seen = [], set()
     for target, ratio, (task, fold), method in itertools.product(targets, ratio_list, cells,
                                                                  method_list):
         for (point, full, explicit), seed, init in itertools.product(
                 variants[method], range(int(seeds)), range(int(inits))):
-            spec = RunSpec(protocol=protocol.name, dataset=dataset, root=root, target=target,
-                           task=task, fold=fold, method=method, options=full,
-                           overrides=explicit, variant=point, label_ratio=ratio, seed=seed,
-                           init=init, val_fraction=float(val_fraction), segments=segments,
-                           features=features, device=device, holdout=int(holdout),
-                           shift=shift or None,
+            config = dataclasses.replace(base, target=target, task=task, fold=fold,
+                                         method=method, options=full, label_ratio=ratio,
+                                         seed=seed, init=init)
+            spec = RunSpec(protocol.name, config, overrides=explicit, variant=point,
                            extras=tuple(protocol.extras),
                            data_fingerprint=(fingerprints or {}).get(target))
             if spec.key not in seen:

@@ -30,11 +30,21 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from s4aqa.device import resolve_device
 from s4aqa.errors import S4AQAError
-from s4aqa.features.i3d import FEATURE_DIM, load_i3d, resolve_device
+from s4aqa.features.i3d import FEATURE_DIM
 from s4aqa.features.segments import SegmentSpec
-from s4aqa.features.video import DEFAULT_CROP, DEFAULT_RESIZE, RESTART, ClipReader, find_videos, to_model_input
+from s4aqa.features.video import (
+    DEFAULT_CROP,
+    DEFAULT_RESIZE,
+    RESTART,
+    ClipReader,
+    find_videos,
+    to_model_input,
+)
+from s4aqa.features.weights import default_weights_path, load_i3d, weights_fingerprint
 from s4aqa.io import write_json, write_npy
 
 MANIFEST = "manifest.json"
@@ -307,8 +317,6 @@ def _model_fingerprint(model: torch.nn.Module) -> str:
 
 
 def _weights_fingerprint(weights: str | os.PathLike | None) -> str:
-    from s4aqa.features.weights import default_weights_path, weights_fingerprint
-
     path = Path(weights).expanduser() if weights is not None else default_weights_path()
     if not path.is_file():
         if weights is None:
@@ -417,12 +425,8 @@ def extract(videos: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, unit="video", desc="extract", file=sys.stderr, dynamic_ncols=True)
 
 
 def _tqdm_write(text: str) -> None:
-    from tqdm.auto import tqdm
-
     tqdm.write(text, file=sys.stderr)

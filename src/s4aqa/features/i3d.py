@@ -21,8 +21,6 @@ The parameter names follow the layout used by the common PyTorch ports (``Mixed_
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -187,49 +185,6 @@ class I3D(nn.Module):
         """Mixed_5c averaged over time and space: ``(B, 1024)``."""
         return self.trunk(x).mean(dim=(2, 3, 4))
 
-    def features_and_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        fmap = self.trunk(x)
-        return fmap.mean(dim=(2, 3, 4)), self.head(fmap)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Kinetics-400 logits, ``(B, 400)`` (softmax gives class probabilities)."""
         return self.head(self.trunk(x))
-
-
-def load_i3d(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> I3D:
-    """The Kinetics-400 RGB I3D in eval mode on ``device``.
-
-    ``weights``: None for the converted weights in the user cache (made by ``s4aqa weights``), or
-    a path to the original ``i3d-kinetics-400.ckpt`` pickle, a safetensors file, or a PyTorch
-    state dict in the ``pytorch-i3d`` key layout.
-    """
-    from s4aqa.features.weights import default_weights_path, read_weights, weights_fingerprint
-
-    if weights is None:
-        path = default_weights_path()
-        if not path.is_file():
-            raise S4AQAError(
-                f"I3D weights not found at {path}; run `s4aqa weights` once to fetch and convert them "
-                "(or pass --weights PATH)"
-            )
-    else:
-        path = Path(weights)
-    state = read_weights(path)
-    model = I3D(num_classes=int(state["logits.conv3d.weight"].shape[0]))
-    model.load_state_dict(state, strict=True)
-    model.weights_fingerprint = weights_fingerprint(path)  # recorded with extracted features
-    model.eval()
-    return model.to(resolve_device(device))
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Parse a device string; a CUDA device that is not present is a user error."""
-    if device is None:
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise S4AQAError(f"unknown device '{device}' ({exc}); use cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise S4AQAError(f"device '{device}' requested but no CUDA GPU is available; use --device cpu")
-    return dev

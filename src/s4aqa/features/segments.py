@@ -120,8 +120,3 @@ class SegmentSpec:
             frames = np.arange(n_frames, dtype=np.int64)
         starts = np.asarray(self.starts(n_frames), dtype=np.int64)
         return frames[starts[:, None] + np.arange(self.clip)[None, :]]
-
-
-def parse_segments(text: "str | SegmentSpec") -> SegmentSpec:
-    """``SegmentSpec.parse``, for argparse ``type=``."""
-    return SegmentSpec.parse(text)

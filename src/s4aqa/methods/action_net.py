@@ -28,11 +28,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from s4aqa.errors import S4AQAError
 from s4aqa.methods.base import DeepMethod, DeepOptions
-from s4aqa.methods.options import choice
 from s4aqa.methods.registry import register
 from s4aqa.models import Regressor
+from s4aqa.options import choice, require
 
 
 @dataclass
@@ -40,6 +39,11 @@ class ActionNetOptions(DeepOptions):
     gcn_layers: int = 2
     graph: str = choice("both", "similarity", "temporal")
     temporal_radius: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("gcn_layers", "temporal_radius"):
+            require(getattr(self, key) >= 0, key, getattr(self, key), "must be 0 or more")
 
 
 def temporal_graph(segments: int, radius: int) -> torch.Tensor:
@@ -104,14 +108,9 @@ class DynamicStream(nn.Module):
 
 @register("action_net")
 class ActionNet(DeepMethod):
+    description = "segment graph and attention pooling (ACTION-NET's dynamic stream), supervised"
     Options = ActionNetOptions
     uses_unlabeled = False
-
-    def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
-        super().__init__(options, seed, device)
-        if self.options.gcn_layers < 0 or self.options.temporal_radius < 0:
-            raise S4AQAError("options gcn_layers and temporal_radius of method 'action_net' "
-                             "must be 0 or more")
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         o = self.options

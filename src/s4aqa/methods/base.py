@@ -3,7 +3,8 @@
 ``fit(labeled, unlabeled, validation)`` trains; ``predict(features)`` returns scores in the
 dataset's own units; ``state_dict()`` (tensors) and ``extra_state()`` (JSON) are what a
 checkpoint stores, and ``load_state`` restores them. Deep methods only say what their modules
-are and what their loss is for a labeled and an unlabeled batch; the loop is in ``engine``.
+are and what their loss is for a labeled and an unlabeled batch; the loop is
+``s4aqa.training.loop``. A new method is one file here with ``@register("name")``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from torch import nn
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.options import choice, options_dict, parse_options
 from s4aqa.models import Regressor, TemporalEncoder
+from s4aqa.options import choice, require
+from s4aqa.training.compiled import compile_encoder
+from s4aqa.training.loop import train
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Method:
     """Base class: one instance is one trained (or to-be-trained) model for one seed."""
 
     name: str = "method"
+    description: str = ""  # one line for `s4aqa methods -v`
     version: int = 1  # bump when a change alters the method's numbers (invalidates cached runs)
     Options: type = MethodOptions
     uses_unlabeled: bool = False  # semi-supervised methods read the unlabeled set
@@ -46,21 +50,11 @@ class Method:
         self.device = torch.device(device)
         self.label = self.name
         self.history: list[dict[str, float]] = []
-        # where a deep method keeps resumable training state (None: not kept), how often, the
-        # key a state must match to be resumed ({"settings": ..., "data": ...}), and where to
-        # say why a saved state was not used
-        self.state_dir = None
-        self.resume_key: dict[str, str] = {}
-        self.checkpoint_every = 20
-        self.notify = None
-
-    @classmethod
-    def from_options(cls, overrides: Mapping[str, Any] | None, seed: int = 0,
-                     device: str = "cpu") -> "Method":
-        return cls(parse_options(cls.Options, overrides, cls.name), seed=seed, device=device)
+        # training hooks the run layer attaches (saving and resuming state, progress)
+        self.hooks: list = []
 
     def options_dict(self) -> dict[str, Any]:
-        return options_dict(self.options)
+        return dataclasses.asdict(self.options)
 
     def unmet_needs(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> str | None:
         """Why this method cannot train on these videos (None: it can). Runs check it before
@@ -125,6 +119,11 @@ def check_shape(array: np.ndarray, shape: tuple[int, int] | None, label: str = "
 POOLINGS = ("mean", "mean_max", "mean_std")
 
 
+def pooling_option() -> Any:
+    """The ``pool`` option of the classical methods: how a video becomes one vector."""
+    return choice(*POOLINGS)
+
+
 def pool_segments(features: np.ndarray | FeatureSet, how: str = "mean") -> np.ndarray:
     """One vector per video for the classical methods: (N, T, D) -> (N, D) mean over segments,
     or (N, 2D) with the maximum (``mean_max``) or the standard deviation (``mean_std``) appended."""
@@ -166,9 +165,20 @@ class DeepOptions(MethodOptions):
     compile: str = choice("auto", "off", "on")
     compile_mode: str = choice("default", "reduce-overhead", "max-autotune")
 
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_labeled", "batch_unlabeled", "eval_every", "hidden", "heads",
+                    "layers", "feedforward", "head_width"):
+            require(getattr(self, key) >= 1, key, getattr(self, key), "must be at least 1")
+        require(self.lr > 0, "lr", self.lr, "must be positive")
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be 0 or more")
+        for key in ("dropout", "input_dropout", "head_dropout"):
+            require(0 <= getattr(self, key) < 1, key, getattr(self, key), "must be in [0, 1)")
+        require(self.hidden % self.heads == 0, "heads", self.heads,
+                f"must divide hidden={self.hidden}")
+
 
 class DeepMethod(Method):
-    """A torch model trained by the shared loop (``s4aqa.engine.trainer``).
+    """A torch model trained by the shared loop (``s4aqa.training.loop``).
 
     Features are standardised per dimension with the training videos' statistics and scores
     z-scored with the labeled videos'; both are stored with the weights. Subclasses override
@@ -176,6 +186,7 @@ class DeepMethod(Method):
     """
 
     Options = DeepOptions
+    groupable = True  # several seeds can train as one stacked model (training.stacked)
 
     @property
     def uses_validation(self) -> bool:
@@ -240,26 +251,31 @@ class DeepMethod(Method):
         rows = np.concatenate([fs.features.reshape(-1, dim) for fs in [labeled, *pool]])
         mean = rows.mean(axis=0)
         std = rows.std(axis=0) + 1e-6
-        self.modules["feature_mean"] = _Constant(mean)
-        self.modules["feature_std"] = _Constant(std)
+        self.modules["feature_mean"] = Constant(mean)
+        self.modules["feature_std"] = Constant(std)
         self.score_mean = float(labeled.scores.mean())
         self.score_std = float(labeled.scores.std()) or 1.0
         self.modules.to(self.device)
 
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
             validation: FeatureSet | None = None) -> "DeepMethod":
-        from s4aqa.engine.trainer import train_deep
-
         unlabeled = self.check_unlabeled(unlabeled)
-        pool = [fs for fs in (unlabeled, validation) if fs is not None and len(fs)]
-        self.setup(labeled, pool)
+        self.prepare(labeled, unlabeled, validation)
+        self.train_phases(labeled, unlabeled, validation)
+        return self
+
+    def prepare(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
+                validation: FeatureSet | None) -> None:
+        """Build the modules and normalisation (``setup``) and compile the encoder if asked."""
+        self.setup(labeled, [fs for fs in (unlabeled, validation) if fs is not None and len(fs)])
         if self.options.compile == "on" or (self.options.compile == "auto"
                                             and self.device.type == "cuda"):
-            from s4aqa.engine.compiled import compile_encoder
-
             compile_encoder(self.modules["encoder"], self.options.compile_mode)
-        train_deep(self, labeled, unlabeled, validation)
-        return self
+
+    def train_phases(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
+                     validation: FeatureSet | None) -> None:
+        """Train the prepared modules: one run of the loop (methods with phases override)."""
+        train([self], [labeled], [unlabeled], [validation], hooks=self.hooks)
 
     @torch.no_grad()
     def predict_normalised(self, x: torch.Tensor) -> torch.Tensor:
@@ -295,24 +311,18 @@ class DeepMethod(Method):
         segments, dim = extra["shape"]
         self.shape = (int(segments), int(dim))
         self.modules = self.build(*self.shape)
-        self.modules["feature_mean"] = _Constant(np.zeros(dim))
-        self.modules["feature_std"] = _Constant(np.ones(dim))
+        self.modules["feature_mean"] = Constant(np.zeros(dim))
+        self.modules["feature_std"] = Constant(np.ones(dim))
         self.modules.load_state_dict(dict(tensors))
         self.modules.to(self.device)
         self.score_mean = float(extra["score_mean"])
         self.score_std = float(extra["score_std"])
 
 
-class _Constant(nn.Module):
-    """A fixed tensor stored with the weights (feature normalisation statistics)."""
+class Constant(nn.Module):
+    """A fixed tensor stored with the weights (feature normalisation statistics, score bins)."""
 
     def __init__(self, value: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("value", torch.as_tensor(np.asarray(value), dtype=torch.float32))
 
-
-Constant = _Constant  # public name, for methods that store other fixed tensors (e.g. score bins)
-
-
-def dataclass_fields(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]

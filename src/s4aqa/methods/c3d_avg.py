@@ -53,6 +53,7 @@ class AverageEncoder(nn.Module):
 
 @register("c3d_avg_stl")
 class C3DAvgSTL(DeepMethod):
+    description = "mean of the segment features, a layer and a regressor (C3D-AVG), supervised"
     uses_unlabeled = False
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
@@ -69,6 +70,7 @@ class C3DAvgMTLOptions(DeepOptions):
 
 @register("c3d_avg_mtl")
 class C3DAvgMTL(C3DAvgSTL):
+    description = "C3D-AVG with auxiliary heads for a dataset's extra labels, supervised"
     Options = C3DAvgMTLOptions
 
     def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:

@@ -34,9 +34,16 @@ from scipy.spatial.distance import cdist
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.base import Method, MethodOptions, as_array, check_shape, pool_segments
-from s4aqa.methods.options import choice
+from s4aqa.methods.base import (
+    Method,
+    MethodOptions,
+    as_array,
+    check_shape,
+    pool_segments,
+    pooling_option,
+)
 from s4aqa.methods.registry import register
+from s4aqa.options import require
 
 
 @dataclass
@@ -46,7 +53,15 @@ class COREGOptions(MethodOptions):
     p2: float = 5.0
     pool_size: int = 100
     rounds: int = 100
-    pool: str = choice("mean", "mean_max", "mean_std")
+    pool: str = pooling_option()
+
+    def __post_init__(self) -> None:
+        for key in ("k", "pool_size"):
+            require(getattr(self, key) >= 1, key, getattr(self, key), "must be at least 1")
+        require(self.rounds >= 0, "rounds", self.rounds, "must be 0 or more")
+        for key in ("p1", "p2"):
+            require(getattr(self, key) >= 1, key, getattr(self, key),
+                    "must be a Minkowski order of at least 1")
 
 
 def knn_predict(distances: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -58,22 +73,13 @@ def knn_predict(distances: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray
 
 @register("coreg")
 class COREG(Method):
+    description = "co-training of two kNN regressors on pooled features (Zhou & Li 2005)"
     Options = COREGOptions
     uses_unlabeled = True
     version = 2  # 2: trains on the validation slice too (it selects nothing on it)
 
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)
-        o = self.options
-        for key in ("k", "pool_size"):
-            if getattr(o, key) < 1:
-                raise S4AQAError(f"option {key}={getattr(o, key)} for method 'coreg' must be at least 1")
-        if o.rounds < 0:
-            raise S4AQAError(f"option rounds={o.rounds} for method 'coreg' must be 0 or more")
-        for key in ("p1", "p2"):
-            if getattr(o, key) < 1:
-                raise S4AQAError(f"option {key}={getattr(o, key)} for method 'coreg' must be a "
-                                 "Minkowski order of at least 1")
         self.shape: tuple[int, int] | None = None
         self.mean = self.std = None
         self.sets: list[tuple[np.ndarray, np.ndarray]] = []  # (features, labels) per regressor

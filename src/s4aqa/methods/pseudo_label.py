@@ -22,14 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from s4aqa.data.featureset import FeatureSet
-from s4aqa.errors import S4AQAError
 from s4aqa.methods.base import DeepMethod, DeepOptions
-from s4aqa.methods.options import choice
 from s4aqa.methods.registry import register
+from s4aqa.options import choice, require
+from s4aqa.training.loop import train
 
 
 @dataclass
@@ -40,9 +39,16 @@ class PseudoLabelOptions(DeepOptions):
     mc_samples: int = 8
     reinit: bool = True
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.rounds >= 1, "rounds", self.rounds, "must be at least 1")
+        require(self.confidence != "mc_dropout" or self.mc_samples >= 2, "mc_samples",
+                self.mc_samples, "must be at least 2")
+
 
 @register("pseudo_label")
 class PseudoLabel(DeepMethod):
+    description = "a teacher labels the unlabeled videos; a student trains on both (Lee 2013)"
     Options = PseudoLabelOptions
     uses_unlabeled = True
     # several training phases with pseudo-labels in between: one run at a time, not grouped
@@ -50,40 +56,26 @@ class PseudoLabel(DeepMethod):
 
     def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)
-        if self.options.rounds < 1:
-            raise S4AQAError(f"option rounds={self.options.rounds} for method 'pseudo_label' "
-                             "must be at least 1")
-        if self.options.confidence == "mc_dropout" and self.options.mc_samples < 2:
-            raise S4AQAError("option mc_samples for method 'pseudo_label' must be at least 2")
         self.pseudo: dict[str, torch.Tensor] | None = None
 
-    def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
-            validation: FeatureSet | None = None) -> "PseudoLabel":
-        from s4aqa.engine.trainer import train_deep
-
-        unlabeled = self.check_unlabeled(unlabeled)
-        pool = [fs for fs in (unlabeled, validation) if fs is not None and len(fs)]
-        self.setup(labeled, pool)
+    def train_phases(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
+                     validation: FeatureSet | None) -> None:
         history = []
         self.pseudo = None
-        key = dict(self.resume_key)
         try:
             for phase in range(self.options.rounds + 1):
-                # resumable state (engine.trainer) belongs to one phase: never resume a student
-                # from its teacher's state
-                self.resume_key = {**key, "phase": str(phase)}
                 if phase:
                     self.pseudo = self.label_unlabeled(unlabeled)
                     if self.options.reinit:
-                        self.setup(labeled, pool)
-                # the teacher (phase 0) trains on the labeled videos only
-                train_deep(self, labeled, unlabeled if phase else None, validation)
+                        self.prepare(labeled, unlabeled, validation)
+                # the teacher (phase 0) trains on the labeled videos only; resumable state
+                # belongs to one phase, so a student never resumes from its teacher's state
+                train([self], [labeled], [unlabeled if phase else None], [validation],
+                      hooks=self.hooks, phase=f"student {phase}" if phase else "teacher")
                 history += [{"phase": phase, **r} for r in self.history]
         finally:
-            self.resume_key = key
             self.pseudo = None
         self.history = history
-        return self
 
     @torch.no_grad()
     def label_unlabeled(self, unlabeled: FeatureSet) -> dict[str, torch.Tensor]:
@@ -113,8 +105,3 @@ class PseudoLabel(DeepMethod):
         pseudo = (w * (prediction - unlabeled["y"]) ** 2).sum() / w.sum().clamp_min(1e-12)
         parts["pseudo"] = pseudo
         return reg + self.options.pseudo_weight * pseudo, parts
-
-    def pseudo_labels(self, unlabeled: FeatureSet) -> np.ndarray:
-        """The current model's pseudo-labels of ``unlabeled`` in score units (for inspection)."""
-        z = self.label_unlabeled(unlabeled)["y"].float().cpu().numpy()
-        return z.astype(np.float64) * self.score_std + self.score_mean

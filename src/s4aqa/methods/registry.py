@@ -1,62 +1,58 @@
-"""Methods by name: `@register("name")` on a Method class; presets are named option sets of one."""
+"""Methods by name: ``@register("name")`` on a Method class (``s4aqa.registry``'s METHODS);
+presets are named option sets of one (e.g. the ablation rows ``aa`` or ``aa+msfr`` of
+``s4aqa``), registered beside it with the options they fix."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import dataclasses
 from typing import Any, Mapping
 
-from s4aqa.errors import S4AQAError
+from s4aqa.options import parse_options
+from s4aqa.registry import Registry
 
-METHODS: dict[str, type] = {}
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {}
+METHODS = Registry("method", "s4aqa.methods")
 
 
 def register(name: str, **presets: dict[str, Any]):
-    """Register a Method class under ``name``; ``presets`` name fixed option sets of it
-    (e.g. the ablation rows ``aa`` or ``aa+msfr`` of ``s4aqa``)."""
+    """Register a Method class under ``name``; ``presets`` name fixed option sets of it."""
 
     def wrap(cls: type) -> type:
-        if name in METHODS or name in PRESETS:
-            raise ValueError(f"method '{name}' registered twice")
         cls.name = name
-        METHODS[name] = cls
+        METHODS.add(name, cls, preset=None, base=name)
         for preset, fixed in presets.items():
-            PRESETS[preset] = (name, dict(fixed))
+            METHODS.add(preset, cls, preset=dict(fixed), base=name)
         return cls
 
     return wrap
 
 
-def _load_all() -> None:
-    import s4aqa.methods as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in ("base", "registry", "options"):
-            importlib.import_module(f"s4aqa.methods.{module.name}")
-
-
 def available() -> list[str]:
-    _load_all()
-    return sorted(set(METHODS) | set(PRESETS))
+    return METHODS.names()
 
 
 def resolve(name: str) -> tuple[type, dict[str, Any]]:
     """The class behind ``name`` and the options its preset fixes."""
-    _load_all()
-    if name in PRESETS:
-        base, fixed = PRESETS[name]
-        return METHODS[base], dict(fixed)
-    if name in METHODS:
-        return METHODS[name], {}
-    raise S4AQAError(f"unknown method '{name}'; choose one of {', '.join(available())}")
+    entry = METHODS.entry(name)
+    return entry.value, dict(entry.info["preset"] or {})
+
+
+def method_options(name: str, overrides: Mapping[str, Any] | None = None):
+    """The typed, checked options of method ``name``: its preset, then ``overrides`` (strings
+    from the command line are converted by each option's type). The one place options are
+    parsed."""
+    cls, fixed = resolve(name)
+    return parse_options(cls.Options, {**fixed, **dict(overrides or {})}, name)
+
+
+def options_dict(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every option of method ``name`` (preset, defaults and overrides), typed."""
+    return dataclasses.asdict(method_options(name, overrides))
 
 
 def create(name: str, options: Mapping[str, Any] | None = None, seed: int = 0,
            device: str = "cpu"):
     """Instantiate method ``name`` with ``options`` over its preset, for one seed and device."""
-    cls, fixed = resolve(name)
-    merged = {**fixed, **dict(options or {})}
-    method = cls.from_options(merged, seed=seed, device=device)
+    cls, _ = resolve(name)
+    method = cls(method_options(name, options), seed=seed, device=device)
     method.label = name
     return method

@@ -46,11 +46,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s4aqa.errors import S4AQAError
 from s4aqa.methods.base import DeepMethod, DeepOptions
-from s4aqa.methods.options import choice
 from s4aqa.methods.registry import register
 from s4aqa.models import Discriminator, RecoveryDecoder, reverse_gradient
+from s4aqa.options import choice, require
 
 
 @dataclass
@@ -76,6 +75,12 @@ class S4AQAOptions(DeepOptions):
     # what Φ recovers: the masked segments' standardised features, or the (layer-normalised)
     # tokens the teacher gives those segments of the whole video
     recover_target: str = choice("feature", "teacher")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(0 < self.cons_keep <= 1, "cons_keep", self.cons_keep, "must be in (0, 1]")
+        require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "must be in [0, 1)")
+        require(self.mask_span > 0, "mask_span", self.mask_span, "must be positive")
 
 
 class Recovery(NamedTuple):
@@ -113,13 +118,8 @@ _PAPER = {"lambda_cons": 0.0, "mask_span": 1.0}
                       "aa+msfr+rda": _PAPER,  # the paper's S4AQA
                       "aa+cons": {"msfr": False, "rda": False}})
 class S4AQA(DeepMethod):
+    description = "encoder + regressor with masked segment recovery, adversarial alignment and teacher-student consistency"
     Options = S4AQAOptions
-
-    def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
-        super().__init__(options, seed, device)
-        if not 0 < self.options.cons_keep <= 1:
-            raise S4AQAError(f"option cons_keep={self.options.cons_keep} for method "
-                             f"'{self.name}' must be in (0, 1]")
 
     @property
     def uses_unlabeled(self) -> bool:  # aa ignores the unlabeled set

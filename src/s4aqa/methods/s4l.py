@@ -37,9 +37,9 @@ from torch import nn
 
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.base import DeepMethod, DeepOptions
-from s4aqa.methods.options import choice
 from s4aqa.methods.registry import register
 from s4aqa.models import mlp
+from s4aqa.options import choice, require
 
 MAX_CHUNKS = 5  # 120 orders
 
@@ -51,6 +51,11 @@ class S4LOptions(DeepOptions):
     lambda_pretext: float = 1.0
     pretext_on: str = choice("all", "unlabeled")
     pretext_reads: str = choice("tokens", "pooled")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.pretext != "order" or 2 <= self.chunks <= MAX_CHUNKS, "chunks",
+                self.chunks, f"must be 2..{MAX_CHUNKS}")
 
 
 def chunk_orders(segments: int, chunks: int) -> torch.Tensor:
@@ -64,14 +69,12 @@ def chunk_orders(segments: int, chunks: int) -> torch.Tensor:
 
 @register("s4l")
 class S4L(DeepMethod):
+    description = "a segment-order pretext task trained jointly with the regression (S4L)"
     Options = S4LOptions
     uses_unlabeled = True
 
     def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)
-        o = self.options
-        if o.pretext == "order" and not 2 <= o.chunks <= MAX_CHUNKS:
-            raise S4AQAError(f"option chunks={o.chunks} for method 's4l' must be 2..{MAX_CHUNKS}")
         self.orders: torch.Tensor | None = None
 
     @property

@@ -26,22 +26,29 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.metrics import make_scorer
+from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.svm import SVR as _SVR
 
 from s4aqa.data.featureset import FeatureSet
-from s4aqa.engine.metrics import spearman
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.base import Method, MethodOptions, as_array, check_shape, pool_segments
-from s4aqa.methods.options import choice
+from s4aqa.methods.base import (
+    Method,
+    MethodOptions,
+    as_array,
+    check_shape,
+    pool_segments,
+    pooling_option,
+)
 from s4aqa.methods.registry import register
+from s4aqa.options import choice, parse_numbers, require
+from s4aqa.training.metrics import spearman
 
 
 @dataclass
 class SVROptions(MethodOptions):
     kernel: str = choice("rbf", "linear")
-    pool: str = choice("mean", "mean_max", "mean_std")
+    pool: str = pooling_option()
     c_grid: str = "0.1,1,10,100"
     gamma_grid: str = "0.1,1,10"
     epsilon_grid: str = "0.05,0.2,0.5"
@@ -49,17 +56,10 @@ class SVROptions(MethodOptions):
     folds: int = 5
     scoring: str = choice("spearman", "mse")
 
-
-def parse_grid(text: str, key: str, method: str, positive: bool = True) -> list[float]:
-    """'0.1, 1,10' -> [0.1, 1.0, 10.0], with a clear error for anything else."""
-    try:
-        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values or (positive and any(v <= 0 for v in values)):
-        raise S4AQAError(f"option {key}={text!r} for method '{method}' must be a comma-separated "
-                         f"list of {'positive ' if positive else ''}numbers, e.g. 0.1,1,10")
-    return values
+    def __post_init__(self) -> None:
+        require(self.folds >= 2, "folds", self.folds, "must be at least 2")
+        for key in ("c_grid", "gamma_grid", "epsilon_grid"):
+            parse_numbers(getattr(self, key), key)
 
 
 def _spearman_score(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -68,6 +68,7 @@ def _spearman_score(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 @register("svr")
 class SVR(Method):
+    description = "support vector regression on pooled features, tuned by cross-validation, supervised"
     Options = SVROptions
     uses_unlabeled = False
     version = 2  # 2: trains on the validation slice too unless it selects on it
@@ -88,11 +89,9 @@ class SVR(Method):
 
     def _grids(self) -> dict[str, list[float]]:
         o = self.options
-        if o.folds < 2:
-            raise S4AQAError(f"option folds={o.folds} for method '{self.name}' must be at least 2")
-        return {"C": parse_grid(o.c_grid, "c_grid", self.name),
-                "gamma": parse_grid(o.gamma_grid, "gamma_grid", self.name),
-                "epsilon": parse_grid(o.epsilon_grid, "epsilon_grid", self.name)}
+        return {"C": parse_numbers(o.c_grid, "c_grid"),
+                "gamma": parse_numbers(o.gamma_grid, "gamma_grid"),
+                "epsilon": parse_numbers(o.epsilon_grid, "epsilon_grid")}
 
     # ---- features -------------------------------------------------------------------------
     def _inputs(self, features: np.ndarray | FeatureSet) -> np.ndarray:

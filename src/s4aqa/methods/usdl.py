@@ -15,17 +15,17 @@ Choices, with their defaults:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from s4aqa.data.featureset import FeatureSet
-from s4aqa.errors import S4AQAError
 from s4aqa.methods.base import DeepMethod, DeepOptions
-from s4aqa.methods.options import choice
 from s4aqa.methods.registry import register
 from s4aqa.models import Regressor
+from s4aqa.options import choice, require
 
 
 @dataclass
@@ -34,6 +34,12 @@ class USDLOptions(DeepOptions):
     std: float = 5.0
     margin: float = 0.0
     predict_by: str = choice("expectation", "argmax")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.bins >= 2, "bins", self.bins, "must be at least 2")
+        require(self.std > 0, "std", self.std, "must be positive")
+        require(self.margin >= 0, "margin", self.margin, "must be 0 or more")
 
 
 class ScoreDistribution(nn.Module):
@@ -61,14 +67,9 @@ class ScoreDistribution(nn.Module):
 
 @register("usdl")
 class USDL(DeepMethod):
+    description = "a Gaussian score distribution over bins with a KL loss (USDL), supervised"
     Options = USDLOptions
     uses_unlabeled = False
-
-    def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
-        super().__init__(options, seed, device)
-        o = self.options
-        if o.bins < 2 or o.std <= 0 or o.margin < 0:
-            raise S4AQAError("method 'usdl' needs bins >= 2, std > 0 and margin >= 0")
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         modules = super().build(segments, dim)

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import torch
 
-from s4aqa.errors import S4AQAError
 from s4aqa.methods.base import DeepMethod, DeepOptions
-from s4aqa.methods.options import choice
 from s4aqa.methods.registry import register
+from s4aqa.options import choice, require
 
 
 @dataclass
@@ -38,6 +37,13 @@ class VATOptions(DeepOptions):
     power_iterations: int = 1
     consistency_on: str = choice("all", "unlabeled")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.epsilon > 0, "epsilon", self.epsilon, "must be positive")
+        require(self.xi > 0, "xi", self.xi, "must be positive")
+        require(self.power_iterations >= 1, "power_iterations", self.power_iterations,
+                "must be at least 1")
+
 
 def _unit(d: torch.Tensor) -> torch.Tensor:
     """Each video's perturbation scaled to unit root-mean-square over its (T, D) values."""
@@ -47,18 +53,12 @@ def _unit(d: torch.Tensor) -> torch.Tensor:
 
 @register("vat")
 class VAT(DeepMethod):
+    description = "virtual adversarial training on the segment features (Miyato et al.)"
     Options = VATOptions
     uses_unlabeled = True
     # the power iteration differentiates inside the loss, which vmapped (grouped) training
     # does not support: one run at a time
     groupable = False
-
-    def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
-        super().__init__(options, seed, device)
-        o = self.options
-        if o.epsilon <= 0 or o.xi <= 0 or o.power_iterations < 1:
-            raise S4AQAError("options epsilon and xi of method 'vat' must be positive and "
-                             "power_iterations at least 1")
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         return self.modules["regressor"](self.modules["encoder"](x))

@@ -27,12 +27,3 @@ class _ReverseGradient(torch.autograd.Function):
 
 def reverse_gradient(x: torch.Tensor, coefficient: float = 1.0) -> torch.Tensor:
     return _ReverseGradient.apply(x, float(coefficient))
-
-
-class GradientReversal(torch.nn.Module):
-    def __init__(self, coefficient: float = 1.0) -> None:
-        super().__init__()
-        self.coefficient = coefficient
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return reverse_gradient(x, self.coefficient)

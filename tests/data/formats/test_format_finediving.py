@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
-
+import format_examples as examples
 import numpy as np
 import pytest
 
@@ -11,10 +10,7 @@ from s4aqa.data import safe_pickle
 from s4aqa.data.formats import finediving, load_dataset
 from s4aqa.errors import S4AQAError
 
-
-def _dump(path, value):
-    path.write_bytes(pickle.dumps(value))
-    return path
+_dump = examples.dump
 
 
 @pytest.fixture(scope="module")
@@ -45,24 +41,12 @@ def test_real_finediving_split(shared_data, real_features):
     np.testing.assert_array_equal(difficulty.scores, features.meta["difficulty"])
 
 
-def _entry(score, action="107b", difficulty=3.0, **overrides):
-    entry = {"action_type": action, "start_frame": 0, "end_frame": 90, "dive_score": score,
-             "difficulty": difficulty, "judge_scores": [8.0, 8.5, 8.0]}
-    entry.update(overrides)
-    return entry
+_entry = examples.finediving_entry
 
 
 @pytest.fixture
-def tiny(tmp_path, save_npy):
-    annotations = {("Event_A", 1): _entry(60.0, "407c"), ("Event_A", 2): _entry(70.0),
-                   ("Event_B", 1): _entry(80.5, "205b", 2.0), ("Event_B", 7): _entry(90.0, "5253b")}
-    _dump(tmp_path / finediving.ANNOTATION_FILE, annotations)
-    _dump(tmp_path / "train_split.pkl", [("Event_A", 1), ("Event_B", 1), ("Event_A", 2)])
-    _dump(tmp_path / "test_split.pkl", [("Event_B", 7)])
-    rng = np.random.default_rng(0)
-    for event, index in annotations:
-        save_npy(tmp_path / "features" / f"{event}_{index}.npy", rng.standard_normal((6, 4)))
-    return tmp_path
+def tiny(tmp_path):
+    return examples.finediving(tmp_path)
 
 
 def test_tiny_finediving(tiny):

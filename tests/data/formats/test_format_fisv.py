@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import format_examples as examples
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,13 +39,9 @@ def test_real_fisv_total_is_tes_plus_pcs(real_fisv, shared_data):
 
 
 @pytest.fixture
-def tiny(tmp_path, save_npy, random_features):
+def tiny(tmp_path):
     """Fis-V layout with ids 1..6 (4 train, 2 test) and 40..60 clips of dimension 8."""
-    for video_id, array in zip(range(1, 7), random_features(6, dim=8, lengths=(40, 60))):
-        save_npy(tmp_path / fisv.FEATURE_FOLDER / f"{video_id}.npy", array.astype(np.float16))
-    (tmp_path / "train.txt").write_text("1 20.5 25.1 0\n3 30 28 1\n\n5 12 19 2\n6 15.5 20 0\n")
-    (tmp_path / "test.txt").write_text("2 22.0 26.0 0\n4 31 30\n")
-    return tmp_path
+    return examples.fisv(tmp_path)
 
 
 def test_tiny_fisv(tiny):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import format_examples as examples
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -53,27 +54,16 @@ def test_real_sample_task_folder_as_root(shared_data):
 
 
 # ---- tiny generated release --------------------------------------------------------------------
-TRIALS = [("Suturing_B001", "N", 13), ("Suturing_B002", "N", 17), ("Suturing_C001", "I", 20),
-          ("Suturing_D001", "E", 25), ("Suturing_E001", "E", 24), ("Suturing_F001", "I", 18),
-          ("Suturing_G001", "N", 9), ("Suturing_H001", "E", 28), ("Suturing_I001", "N", 11)]
+TRIALS = examples.JIGSAWS_TRIALS
 
 
-def _meta_line(trial, skill, total):
-    items = [total // 6 + (1 if k < total % 6 else 0) for k in range(6)]
-    return "\t".join([trial, "", skill, str(total), ""] + [str(v) for v in items]) + "\r\n"
+_meta_line = examples.jigsaws_meta_line
 
 
 @pytest.fixture
 def tiny(tmp_path):
     """Suturing with 9 trials of 20..40 frames; Suturing_I001 has no kinematics."""
-    task = tmp_path / "Suturing"
-    (task / "kinematics" / "AllGestures").mkdir(parents=True)
-    (task / "meta_file_Suturing.txt").write_text("".join(_meta_line(*t) for t in TRIALS) + "\r\n")
-    rng = np.random.default_rng(0)
-    for trial, _, _ in TRIALS[:-1]:
-        frames = rng.standard_normal((int(rng.integers(20, 41)), 76))
-        np.savetxt(task / "kinematics" / "AllGestures" / f"{trial}.txt", frames, fmt="%.6f", delimiter="     ")
-    return tmp_path
+    return examples.jigsaws(tmp_path)
 
 
 def _kinematics(root, trial):

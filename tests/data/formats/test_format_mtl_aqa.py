@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 
+import format_examples as examples
 import numpy as np
 import pytest
 
@@ -12,10 +13,7 @@ from s4aqa.data import safe_pickle
 from s4aqa.data.formats import load_dataset, mtl_aqa
 from s4aqa.errors import S4AQAError
 
-
-def _dump(path, value):
-    path.write_bytes(pickle.dumps(value))
-    return path
+_dump = examples.dump
 
 
 # ---- the real annotations with generated features ----------------------------------------------
@@ -81,25 +79,12 @@ def test_real_mtl_aqa_from_one_feature_pickle(shared_data, real_keys, tmp_path):
 
 
 # ---- tiny generated datasets -------------------------------------------------------------------
-def _entry(score, difficulty=2.0, **overrides):
-    entry = {"primary_view": 0, "start_frame": 0, "end_frame": 100, "position": 1,
-             "difficulty": difficulty, "armstand": 0, "rotation_type": 2, "ss_no": 3, "tw_no": 1,
-             "final_score": score}
-    entry.update(overrides)
-    return entry
+_entry = examples.mtl_aqa_entry
 
 
 @pytest.fixture
-def tiny(tmp_path, save_npy):
-    annotations = {(1, 1): _entry(50.0), (1, 2): _entry(60.0, 3.0), (2, 10): _entry(70.5),
-                   (3, 4): _entry(80.0, tw_no=4)}
-    _dump(tmp_path / "final_annotations_dict.pkl", annotations)
-    _dump(tmp_path / "train_split_0.pkl", [(1, 1), (2, 10), (3, 4)])
-    _dump(tmp_path / "test_split_0.pkl", [(1, 2)])
-    rng = np.random.default_rng(0)
-    for video, clip in annotations:
-        save_npy(tmp_path / "features" / f"{video:02d}_{clip:02d}.npy", rng.standard_normal((10, 4)))
-    return tmp_path
+def tiny(tmp_path):
+    return examples.mtl_aqa(tmp_path)
 
 
 def test_tiny_mtl_aqa(tiny):

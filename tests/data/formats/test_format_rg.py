@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import format_examples as examples
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,7 @@ from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import load_dataset, rg
 from s4aqa.errors import S4AQAError
 
-HEADER = "Video_Name\tDifficulty_Score    Execution_Score Total_Score\tPenalty\tVideo_length\n"
+HEADER = examples.RG_HEADER
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +45,8 @@ def test_real_rg_labels_with_generated_features(real_rg_root):
 
 
 @pytest.fixture
-def tiny(tmp_path, save_npy, random_features):
-    names = ["Ball_001", "Ball_002", "Hoop_001", "Hoop_002", "Ball_003", "Hoop_003"]
-    for name, array in zip(names, random_features(6, dim=4, lengths=(50, 90))):
-        save_npy(tmp_path / f"{name}.npy", array)
-    (tmp_path / "train.txt").write_text(
-        HEADER + "Ball_001\t10.50\t8.30\t18.80\t0.00\t92\nBall_002 7.2 4.2 10.8 0.6 93\n"
-        "Hoop_001  9 8 17 0 90\r\nHoop_002\t9\t7\t16\t0\t91\n")
-    (tmp_path / "test.txt").write_text(HEADER + "Ball_003\t9.1\t7.6\t16.7\t0.00\t91\nHoop_003 5 6 11 0 90\n")
-    return tmp_path
+def tiny(tmp_path):
+    return examples.rg(tmp_path)
 
 
 def test_tiny_rg(tiny):

@@ -28,6 +28,7 @@ import numpy as np
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import _common as common
+from s4aqa.data.formats import register_reader
 from s4aqa.errors import S4AQAError
 
 ANNOTATION_FILE = "FineDiving_coarse_annotation.pkl"
@@ -62,6 +63,7 @@ def detect(root: Path) -> bool:
     return common.is_file(Path(root) / ANNOTATION_FILE)
 
 
+@register_reader("finediving", detect=detect)
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read FineDiving's coarse annotations, official split and per-dive features."""

@@ -26,6 +26,7 @@ import numpy as np
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import _common as common
+from s4aqa.data.formats import register_reader
 from s4aqa.errors import S4AQAError
 
 FEATURE_FOLDER = "swintx_avg_fps25_clip32"
@@ -55,6 +56,7 @@ def detect(root: Path) -> bool:
         common.is_dir(root / FEATURE_FOLDER)
 
 
+@register_reader("fisv", detect=detect)
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read Fis-V's train.txt / test.txt and per-video Swin features into one FeatureSet."""

@@ -31,6 +31,7 @@ import numpy as np
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import _common as common
+from s4aqa.data.formats import register_reader
 from s4aqa.errors import S4AQAError
 
 LABEL_FILE = "scores.csv"
@@ -130,6 +131,7 @@ def detect(root: Path) -> bool:
     return common.is_file(Path(root) / LABEL_FILE)
 
 
+@register_reader("folder", detect=detect)
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read ``root/scores.csv`` and the ``<id>.npy`` files beside it (or in ``features``)."""

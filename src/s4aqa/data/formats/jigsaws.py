@@ -48,6 +48,7 @@ import numpy as np
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import _common as common
+from s4aqa.data.formats import register_reader
 from s4aqa.errors import S4AQAError
 
 DEFAULT_SEGMENTS = 16
@@ -221,6 +222,7 @@ def detect(root: Path) -> bool:
     return bool(sorted(root.glob("meta_file_*.txt")) or sorted(root.glob("*/meta_file_*.txt")))
 
 
+@register_reader("jigsaws", detect=detect)
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read JIGSAWS meta files and kinematics (or per-trial .npy features) of one or all tasks."""

@@ -36,6 +36,7 @@ import numpy as np
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import _common as common
+from s4aqa.data.formats import register_reader
 from s4aqa.errors import S4AQAError
 
 ANNOTATION_FILES = (
@@ -149,6 +150,7 @@ def detect(root: Path) -> bool:
         common.first_existing(root / name for name in ANNOTATION_FILES) is not None
 
 
+@register_reader("mtl_aqa", detect=detect)
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read MTL-AQA annotations, split 0 and per-clip features (folder or one pickle)."""

@@ -29,6 +29,7 @@ import numpy as np
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import _common as common
+from s4aqa.data.formats import register_reader
 from s4aqa.errors import S4AQAError
 
 DEFAULT_SEGMENTS = 68
@@ -82,6 +83,7 @@ def detect(root: Path) -> bool:
         return handle.readline().split()[:1] == ["Video_Name"]
 
 
+@register_reader("rg", detect=detect)
 def read(root: Path, *, target: str | None = None, task: str | None = None,
          segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
     """Read RG's train.txt / test.txt and per-routine features; group = apparatus."""

@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from s4aqa.data.featureset import FeatureSet, resample_segments
+from s4aqa.data.formats import register_reader
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.errors import S4AQAError
 
 GROUP_SHIFTS = {"source": {}, "look": {"look": 1.5}, "skill": {"skill": 1.0}}
 
 
+@register_reader("synthetic_shift", generated=True)
 def read(root: Path | None = None, *, target=None, task=None, segments=None, features=None,
          seed: int = 0) -> FeatureSet:
     """The dataset reader interface: ``root`` is ignored; ``task`` keeps one group."""

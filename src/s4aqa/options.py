@@ -1,4 +1,9 @@
-"""Typed method options: dataclasses whose fields are set from `--set key=value` strings."""
+"""Typed options: dataclasses whose fields are set from `--set key=value` strings.
+
+An options class declares each option once: its name, type, default, allowed choices
+(``choice``) and rules (``require`` in ``__post_init__``). ``parse_options`` is the one place
+where strings from the command line or a config file become typed, checked values.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,35 @@ def choice(default: str, *choices: str) -> Any:
     return dataclasses.field(default=default, metadata={"choices": (default, *choices)})
 
 
+class OptionError(S4AQAError):
+    """An option breaks a rule of its options class; ``parse_options`` names the method."""
+
+    def __init__(self, key: str, value: Any, rule: str) -> None:
+        super().__init__(f"option {key}={value!r} {rule}")
+        self.key, self.value, self.rule = key, value, rule
+
+
+def require(ok: bool, key: str, value: Any, rule: str) -> None:
+    """Raise OptionError(``key``, ``value``, ``rule``) unless ``ok``; for ``__post_init__``."""
+    if not ok:
+        raise OptionError(key, value, rule)
+
+
+def parse_numbers(text: str, key: str, positive: bool = True) -> list[float]:
+    """'0.1, 1,10' -> [0.1, 1.0, 10.0] (an option holding a grid); OptionError otherwise."""
+    try:
+        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        values = []
+    require(bool(values) and not (positive and any(v <= 0 for v in values)), key, text,
+            f"must be a comma-separated list of {'positive ' if positive else ''}numbers, "
+            "e.g. 0.1,1,10")
+    return values
+
+
 def parse_options(cls: type, overrides: Mapping[str, Any] | None, method: str = "") -> Any:
-    """Build ``cls`` from its defaults and ``overrides`` (strings converted by the field's type)."""
+    """Build ``cls`` from its defaults and ``overrides`` (strings converted by the field's type),
+    checked by its rules."""
     overrides = dict(overrides or {})
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -30,7 +62,10 @@ def parse_options(cls: type, overrides: Mapping[str, Any] | None, method: str = 
     values = {}
     for key, raw in overrides.items():
         values[key] = _convert(key, raw, hints[key], fields[key].metadata.get("choices"), where)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except OptionError as exc:
+        raise S4AQAError(f"option {exc.key}={exc.value!r}{where} {exc.rule}") from None
 
 
 def _convert(key: str, raw: Any, kind: Any, choices: tuple | None, where: str) -> Any:
@@ -73,5 +108,13 @@ def _convert(key: str, raw: Any, kind: Any, choices: tuple | None, where: str) -
     return value
 
 
-def options_dict(options: Any) -> dict[str, Any]:
-    return dataclasses.asdict(options)
+def describe_options(cls: type) -> list[tuple[str, str, Any]]:
+    """(name, type or choices, default) of every option of ``cls``, for help texts."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for field in dataclasses.fields(cls):
+        kind = field.metadata.get("choices")
+        kind = "|".join(kind) if kind else getattr(hints[field.name], "__name__",
+                                                  str(hints[field.name]))
+        out.append((field.name, kind, field.default))
+    return out

@@ -5,8 +5,9 @@ import pytest
 
 from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
-from s4aqa.engine import trainer
-from s4aqa.engine.run import run_training
+from s4aqa.runs.run import run_training
+from s4aqa.training import hooks
+from s4aqa.training.hooks import Checkpoint
 
 OPTIONS = {"steps": 60, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 10,
            "schedule": "cosine"}
@@ -23,7 +24,7 @@ def test_resume_matches_uninterrupted(tmp_path, monkeypatch, method, extra):
     config = RunConfig(method=method, label_ratio=0.4, seed=3, options={**OPTIONS, **extra})
     reference = run_training(config, data)
 
-    saved = trainer._save_state
+    saved = Checkpoint.save
     calls = {"n": 0}
 
     def save_then_die(*args, **kwargs):
@@ -32,11 +33,11 @@ def test_resume_matches_uninterrupted(tmp_path, monkeypatch, method, extra):
         if calls["n"] == 1:  # die right after the first saved state (step 20)
             raise _Killed
 
-    monkeypatch.setattr(trainer, "_save_state", save_then_die)
+    monkeypatch.setattr(Checkpoint, "save", save_then_die)
     with pytest.raises(_Killed):
         run_training(config, data, state_dir=tmp_path)
-    assert (tmp_path / trainer.STATE_FILE).exists()
-    monkeypatch.setattr(trainer, "_save_state", saved)
+    assert (tmp_path / hooks.STATE_FILE).exists()
+    monkeypatch.setattr(Checkpoint, "save", saved)
     resumed = run_training(config, data, state_dir=tmp_path)
     np.testing.assert_array_equal(resumed.predictions, reference.predictions)
     assert resumed.method.history == reference.method.history
@@ -46,7 +47,18 @@ def test_state_of_another_config_is_ignored(tmp_path):
     data = make_staged_actions(n_train=80, n_test=30, dim=8, seed=1)
     first = RunConfig(method="aa", label_ratio=0.4, seed=3, options={**OPTIONS, "steps": 120})
     run_training(first, data, state_dir=tmp_path)  # leaves state at step 100
-    assert (tmp_path / trainer.STATE_FILE).exists()
+    assert (tmp_path / hooks.STATE_FILE).exists()
     second = RunConfig(method="aa", label_ratio=0.4, seed=3, options=OPTIONS)
     np.testing.assert_array_equal(run_training(second, data, state_dir=tmp_path).predictions,
                                   run_training(second, data).predictions)
+
+
+def test_progress_bar_shows_steps_and_loss_only_when_asked(capsys):
+    data = make_staged_actions(n_train=80, n_test=30, dim=8, seed=1)
+    config = RunConfig(method="aa", label_ratio=0.4, seed=3, options=OPTIONS)
+    run_training(config, data, progress=True)
+    err = capsys.readouterr().err
+    assert "/60 [" in err and "loss" in err and "step/s" in err
+    run_training(config, data, progress=None)  # auto: stderr is no terminal here
+    run_training(config, data)  # off
+    assert capsys.readouterr().err == ""

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save
 
 from s4aqa import io
 from s4aqa.errors import S4AQAError
+from s4aqa.methods.registry import create
 
 WEIGHTS = "model.safetensors"
 META = "model.json"
@@ -51,8 +52,6 @@ def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
 
 def load_checkpoint(directory: str | os.PathLike, device: str = "cpu"):
     """Rebuild the trained method saved in ``directory``."""
-    from s4aqa.methods.registry import create
-
     meta = read_meta(directory)
     weights = Path(directory) / WEIGHTS
     if not weights.is_file():

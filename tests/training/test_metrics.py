@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from s4aqa.data.featureset import FeatureSet
-from s4aqa.engine.metrics import evaluate, fisher_z_mean, spearman
 from s4aqa.experiments.stats import paired_difference, summarise
+from s4aqa.training.metrics import evaluate, fisher_z_mean, spearman
 
 
 def test_spearman_and_constant_prediction():

@@ -5,7 +5,7 @@ import pytest
 
 from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
-from s4aqa.engine.run import run_training, run_training_group
+from s4aqa.runs.run import run_group, run_training
 
 OPTIONS = {"steps": 80, "lr": 2e-3, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 20,
            "select": "best"}  # the grouped loop's selection on validation is tested too
@@ -19,8 +19,8 @@ def data():
 @pytest.mark.parametrize("method", ["s4aqa", "aa"])
 def test_group_trains_each_seed_and_is_deterministic(data, method):
     configs = [RunConfig(method=method, label_ratio=0.3, seed=s, options=OPTIONS) for s in range(3)]
-    first = run_training_group(configs, data)
-    second = run_training_group(configs, data)
+    first = run_group(configs, data)
+    second = run_group(configs, data)
     assert [r.metrics["grouped"] for r in first] == [3, 3, 3]
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.predictions, b.predictions)
@@ -49,7 +49,7 @@ def test_group_trains_each_seed_and_is_deterministic(data, method):
 def test_group_runs_the_confidence_filter_and_teacher_targets(data):
     options = {**OPTIONS, "steps": 20, "cons_keep": 0.5, "recover_target": "teacher"}
     configs = [RunConfig(method="s4aqa", label_ratio=0.3, seed=s, options=options) for s in (0, 1)]
-    results = run_training_group(configs, data)
+    results = run_group(configs, data)
     assert [r.metrics["grouped"] for r in results] == [2, 2]
     for result in results:
         assert {"rcvr", "cons"} <= set(result.method.history[-1])
@@ -58,5 +58,5 @@ def test_group_runs_the_confidence_filter_and_teacher_targets(data):
 
 def test_group_of_classical_methods_falls_back(data):
     configs = [RunConfig(method="svr", label_ratio=0.3, seed=s) for s in range(2)]
-    results = run_training_group(configs, data)
+    results = run_group(configs, data)
     assert all("grouped" not in r.metrics for r in results)

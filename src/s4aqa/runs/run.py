@@ -1,41 +1,37 @@
-"""One run end to end: data, split, method, predictions, metrics, checkpoint."""
+"""One run end to end: data, split, method, training, predictions, metrics, run folder.
+
+``prepare`` makes every check that can be made before training (device, data, split, method,
+options, what the method needs of the data); ``run_training`` trains and evaluates one run,
+``run_group`` several runs that differ only by seed as one stacked model; ``write_run``
+writes a run folder. The test split is read once, after training.
+"""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io as _io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from s4aqa import io
 from s4aqa.config import RunConfig
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.formats import load_dataset
 from s4aqa.data.splits import Split, make_split
-from s4aqa.engine.checkpoint import save_checkpoint
-from s4aqa.engine.metrics import evaluate
-from s4aqa.engine.trainer import STATE_FILE
+from s4aqa.device import resolve_device
 from s4aqa.errors import S4AQAError, Unsupported
 from s4aqa.methods.registry import create
-
-
-
-def check_device(device: str) -> str:
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise S4AQAError(f"--device {device} asked for, but no CUDA device is available; use --device cpu")
-    try:
-        torch.device(device)
-    except RuntimeError:
-        raise S4AQAError(f"unknown device '{device}'; use cpu or cuda") from None
-    return device
+from s4aqa.runs.checkpoint import save_checkpoint
+from s4aqa.runs.identity import run_key
+from s4aqa.training.hooks import STATE_FILE, Checkpoint, Progress
+from s4aqa.training.loop import train
+from s4aqa.training.metrics import evaluate
+from s4aqa.training.stacked import can_group
 
 
 def read_data(config: RunConfig, cache: dict | None = None) -> FeatureSet:
@@ -105,11 +101,6 @@ def training_sets(data: FeatureSet, split: Split, method) -> tuple:
             data.select_ids(split.unlabeled) if split.unlabeled else None, validation)
 
 
-def config_fingerprint(config: RunConfig) -> str:
-    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def no_test_videos(data: FeatureSet) -> S4AQAError:
     return S4AQAError(
         f"{data.name}: no test videos to evaluate on; mark some as test (for a folder dataset, a "
@@ -123,7 +114,7 @@ def prepare(config: RunConfig, data: FeatureSet | None = None):
 
     Returns (data, split, method, (labeled, unlabeled, validation)).
     """
-    check_device(config.device)
+    resolve_device(config.device)
     data = load_data(config) if data is None else data
     if not np.any(data.split == "test"):
         raise no_test_videos(data)
@@ -141,29 +132,36 @@ def prepare(config: RunConfig, data: FeatureSet | None = None):
 
 def run_training(config: RunConfig, data: FeatureSet | None = None,
                  state_dir: str | Path | None = None, fresh: bool = False,
-                 notify=None) -> RunResult:
+                 notify: Callable[[str], None] | None = None,
+                 progress: bool | None = False) -> RunResult:
     """Train ``config.method`` on the split of ``config`` and evaluate it on the test split.
 
     With ``state_dir``, deep methods save resumable training state there and resume from it
     when it was saved by a run of the same settings on the same data (``fresh``: never);
-    ``notify`` is told in one line why a saved state was not used.
+    ``notify`` is told in one line why a saved state was not used. ``progress``: a progress
+    bar (None: on a terminal only).
     """
     data, split, method, sets = prepare(config, data)
     if state_dir is not None:
-        method.state_dir = Path(state_dir)
-        method.resume_key = {"settings": config_fingerprint(config), "data": data.fingerprint()}
-        method.notify = notify
         if fresh:
-            (method.state_dir / STATE_FILE).unlink(missing_ok=True)
+            (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
+        key = {"settings": run_key(config) + "/" + config.device, "data": data.fingerprint()}
+        method.hooks.append(Checkpoint(state_dir, key, notify=notify))
+    if progress is not False:
+        method.hooks.append(Progress(config.method, enabled=progress))
     started = time.perf_counter()
     method.fit(*sets)
     seconds = time.perf_counter() - started
+    return _evaluated(config, data, split, method, sets, {"train_seconds": seconds})
+
+
+def _evaluated(config, data, split, method, sets, extra: dict[str, Any]) -> RunResult:
     # the test split is read here, once, after training and model selection
     test = data.select_ids(split.test)
     predictions = method.predict(test)
     metrics = evaluate(predictions, test)
     metrics.update(run_facts(config, sets, method))
-    metrics["train_seconds"] = seconds
+    metrics.update(extra)
     return RunResult(method, split, metrics, split.test, predictions, test.scores)
 
 
@@ -181,13 +179,10 @@ def run_facts(config: RunConfig, sets, method) -> dict[str, Any]:
     return facts
 
 
-def run_training_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[RunResult]:
-    """Train runs that differ only by seed (or init) as one batched model; see engine.grouped.
-
-    Falls back to one run after another where the method cannot be grouped.
-    """
-    from s4aqa.engine.grouped import can_group, train_group
-
+def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[RunResult]:
+    """Train runs that differ only by seed (or init) as one stacked model
+    (``training.stacked``); falls back to one run after another where the method cannot be
+    grouped."""
     if not configs:
         return []
     prepared = [prepare(c, data) for c in configs]
@@ -195,18 +190,17 @@ def run_training_group(configs: list[RunConfig], data: FeatureSet | None = None)
     if len(configs) == 1 or not can_group(methods):
         return [run_training(c, data) for c in configs]
     data = prepared[0][0]
+    sets = []
+    for method, (labeled, unlabeled, validation) in zip(methods, (p[3] for p in prepared)):
+        unlabeled = method.check_unlabeled(unlabeled)  # as fit does: supervised reads none
+        method.setup(labeled, [fs for fs in (unlabeled, validation) if fs is not None and len(fs)])
+        sets.append((labeled, unlabeled, validation))
     started = time.perf_counter()
-    train_group(methods, *map(list, zip(*[p[3] for p in prepared])))
+    train(methods, *map(list, zip(*sets)))
     seconds = (time.perf_counter() - started) / len(configs)
-    results = []
-    for config, (_, split, method, sets) in zip(configs, prepared):
-        test = data.select_ids(split.test)
-        predictions = method.predict(test)
-        metrics = evaluate(predictions, test)
-        metrics.update(run_facts(config, sets, method))
-        metrics.update({"train_seconds": seconds, "grouped": len(configs)})
-        results.append(RunResult(method, split, metrics, split.test, predictions, test.scores))
-    return results
+    return [_evaluated(config, data, split, method, sets,
+                       {"train_seconds": seconds, "grouped": len(configs)})
+            for config, (_, split, method, sets) in zip(configs, prepared)]
 
 
 def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from s4aqa.engine.compiled import compile_encoder
 from s4aqa.models import TemporalEncoder
+from s4aqa.training.compiled import compile_encoder
 
 
 def test_failing_compiler_falls_back_to_eager(monkeypatch):

@@ -7,15 +7,16 @@ import os
 from pathlib import Path
 
 from s4aqa.data.featureset import resample_segments
-from s4aqa.engine.checkpoint import load_checkpoint
 from s4aqa.errors import S4AQAError
+from s4aqa.features.extract import read_manifest, video_features
+from s4aqa.features.video import DEFAULT_CROP, DEFAULT_RESIZE
+from s4aqa.features.weights import load_i3d
+from s4aqa.runs.checkpoint import load_checkpoint
 
 
 def extraction_options(meta: dict, root: str | os.PathLike | None = None) -> dict | None:
     """The extraction options recorded beside the run's training features, if s4aqa made them
     (``root``: where those features are now, if they moved)."""
-    from s4aqa.features.extract import read_manifest
-
     config = meta.get("config", {})
     folder = root or config.get("features") or config.get("root")
     if not folder or not Path(folder).is_dir():
@@ -36,9 +37,6 @@ def score_videos(videos: list[str | os.PathLike], run: str | os.PathLike, *, dev
                  weights: str | os.PathLike | None = None,
                  root: str | os.PathLike | None = None) -> list[tuple[str, float | None, str]]:
     """(video id, score or None, error message) for each video; a bad video does not stop the rest."""
-    from s4aqa.features.extract import video_features
-    from s4aqa.features.i3d import load_i3d
-
     method, meta = load_checkpoint(run, device=device)
     shape = meta["extra"].get("shape")
     if shape is None:
@@ -49,8 +47,8 @@ def score_videos(videos: list[str | os.PathLike], run: str | os.PathLike, *, dev
     if spec is None:
         raise S4AQAError(f"{run}: the run's training features were not made by `s4aqa extract`; "
                          "pass --segments (e.g. mtl or uniform:32) to say how to cut the videos")
-    resize = int(recorded.get("resize", 256))
-    crop = int(recorded.get("crop", 224))
+    resize = int(recorded.get("resize", DEFAULT_RESIZE))
+    crop = int(recorded.get("crop", DEFAULT_CROP))
     precision = recorded.get("precision", "fp32")
     model = load_i3d(weights, device)
     out: list[tuple[str, float | None, str]] = []
