@@ -84,6 +84,18 @@ def staged(videos):
             for part in ("labeled", "unlabeled", "validation", "test")}
 
 
+def tiny_options(name: str) -> dict:
+    """The tiny options of ``name``, or for other methods those of them they have."""
+    known = {f.name for f in dataclasses.fields(resolve(name)[0].Options)}
+    return {k: v for k, v in TINY.get(name, OTHER_TINY).items() if k in known}
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """tiny(name) -> the tiny options of method ``name``."""
+    return tiny_options
+
+
 @pytest.fixture(scope="session")
 def fit(staged):
     """fit(name, options=None, seed=0, unlabeled='real'|'scrambled'|None) -> trained method;
@@ -91,10 +103,7 @@ def fit(staged):
     cache = {}
 
     def run(name, options=None, seed=0, unlabeled="real", fresh=False):
-        if options is None:  # the tiny options, or for other methods those of them they have
-            known = {f.name for f in dataclasses.fields(resolve(name)[0].Options)}
-            options = {k: v for k, v in TINY.get(name, OTHER_TINY).items() if k in known}
-        options = dict(options)
+        options = dict(tiny_options(name) if options is None else options)
         key = (name, tuple(sorted(options.items())), seed, unlabeled)
         if fresh or key not in cache:
             method = create(name, options, seed=seed)

@@ -61,10 +61,17 @@ def test_semi_supervised_methods_read_the_unlabeled_set(name, fit, staged):
 
 
 @pytest.mark.parametrize("name", SEMI_SUPERVISED)
-def test_semi_supervised_methods_refuse_no_unlabeled_set(name, staged):
+def test_semi_supervised_methods_say_whether_they_need_unlabeled_videos(name, staged, fit):
+    """A method that needs unlabeled videos says so before training and refuses to train
+    without; one that only profits from them (lap_rls) trains on the labeled videos alone."""
     method = create(name, {})
-    with pytest.raises(S4AQAError, match="unlabeled"):
-        method.fit(staged["labeled"], None, staged["validation"])
+    need = method.unmet_needs(staged["labeled"], None)
+    if need:
+        assert "unlabeled" in need
+        with pytest.raises(S4AQAError, match="unlabeled"):
+            method.fit(staged["labeled"], None, staged["validation"])
+    else:
+        assert fit(name, unlabeled=None).predict(staged["test"]).shape == (len(staged["test"]),)
 
 
 @pytest.mark.parametrize("name", SUPERVISED)
@@ -125,3 +132,16 @@ def test_wrong_feature_shape_is_a_clear_error(name, fit, staged):
 def test_untrained_method_says_so(name, staged):
     with pytest.raises(S4AQAError, match="not been trained"):
         create(name, {}).predict(staged["test"])
+
+
+@pytest.mark.parametrize("name", SEMI_SUPERVISED)
+def test_one_option_switches_every_use_of_the_unlabeled_videos_off(name, fit, staged, tiny):
+    """``unlabeled=off``: the same method on the labeled videos only (what they add is then
+    measured by one run with and one without)."""
+    off = {**tiny(name), "unlabeled": False}
+    assert not create(name, off).uses_unlabeled
+    real = fit(name, off).predict(staged["test"])
+    scrambled = fit(name, off, unlabeled="scrambled").predict(staged["test"])
+    np.testing.assert_array_equal(real, scrambled)
+    assert fit(name, off, unlabeled=None) is not None
+

@@ -110,7 +110,6 @@ class DynamicStream(nn.Module):
 class ActionNet(DeepMethod):
     description = "segment graph and attention pooling (ACTION-NET's dynamic stream), supervised"
     Options = ActionNetOptions
-    uses_unlabeled = False
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         o = self.options

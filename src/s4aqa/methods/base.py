@@ -30,6 +30,12 @@ class MethodOptions:
     """Options every method accepts."""
 
 
+def unlabeled_option() -> Any:
+    """The ``unlabeled`` option of a semi-supervised method: off, every use of the unlabeled
+    videos is switched off (same method, same seed, labeled videos only)."""
+    return dataclasses.field(default=True, metadata={"switch": "unlabeled videos"})
+
+
 class Method:
     """Base class: one instance is one trained (or to-be-trained) model for one seed."""
 
@@ -37,7 +43,14 @@ class Method:
     description: str = ""  # one line for `s4aqa methods -v`
     version: int = 1  # bump when a change alters the method's numbers (invalidates cached runs)
     Options: type = MethodOptions
-    uses_unlabeled: bool = False  # semi-supervised methods read the unlabeled set
+    semi_supervised: bool = False  # the method can learn from unlabeled videos
+
+    @property
+    def uses_unlabeled(self) -> bool:
+        """Whether this instance reads the unlabeled set: a semi-supervised method does, unless
+        its option ``unlabeled`` is off (the same method on the labeled videos only, which
+        measures what the unlabeled videos add)."""
+        return self.semi_supervised and bool(getattr(self.options, "unlabeled", True))
 
     @property
     def uses_validation(self) -> bool:

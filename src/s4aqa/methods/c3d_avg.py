@@ -54,7 +54,6 @@ class AverageEncoder(nn.Module):
 @register("c3d_avg_stl")
 class C3DAvgSTL(DeepMethod):
     description = "mean of the segment features, a layer and a regressor (C3D-AVG), supervised"
-    uses_unlabeled = False
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         o = self.options

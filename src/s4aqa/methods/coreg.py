@@ -41,6 +41,7 @@ from s4aqa.methods.base import (
     check_shape,
     pool_segments,
     pooling_option,
+    unlabeled_option,
 )
 from s4aqa.methods.registry import register
 from s4aqa.options import require
@@ -48,6 +49,7 @@ from s4aqa.options import require
 
 @dataclass
 class COREGOptions(MethodOptions):
+    unlabeled: bool = unlabeled_option()
     k: int = 3
     p1: float = 2.0
     p2: float = 5.0
@@ -75,7 +77,7 @@ def knn_predict(distances: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray
 class COREG(Method):
     description = "co-training of two kNN regressors on pooled features (Zhou & Li 2005)"
     Options = COREGOptions
-    uses_unlabeled = True
+    semi_supervised = True
     version = 2  # 2: trains on the validation slice too (it selects nothing on it)
 
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
@@ -93,11 +95,13 @@ class COREG(Method):
             validation: FeatureSet | None = None) -> "COREG":
         unlabeled = self.check_unlabeled(unlabeled)
         o = self.options
-        if unlabeled.dim != labeled.dim or unlabeled.num_segments != labeled.num_segments:
+        if unlabeled is not None and (unlabeled.dim != labeled.dim
+                                      or unlabeled.num_segments != labeled.num_segments):
             raise S4AQAError("labeled and unlabeled videos have different feature shapes")
         self.shape = (labeled.num_segments, labeled.dim)
         x_l = pool_segments(labeled, o.pool)
-        x_u = pool_segments(unlabeled, o.pool)
+        # option unlabeled off: no video to label, the two regressors stay on the labeled ones
+        x_u = pool_segments(unlabeled, o.pool) if unlabeled is not None else x_l[:0]
         both = np.concatenate([x_l, x_u])
         self.mean, self.std = both.mean(axis=0), both.std(axis=0) + 1e-6
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xC0]))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from s4aqa.data.featureset import FeatureSet
-from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, require
 from s4aqa.training.loop import train
@@ -33,6 +33,7 @@ from s4aqa.training.loop import train
 
 @dataclass
 class PseudoLabelOptions(DeepOptions):
+    unlabeled: bool = unlabeled_option()
     rounds: int = 1
     pseudo_weight: float = 1.0
     confidence: str = choice("none", "mc_dropout")
@@ -50,7 +51,7 @@ class PseudoLabelOptions(DeepOptions):
 class PseudoLabel(DeepMethod):
     description = "a teacher labels the unlabeled videos; a student trains on both (Lee 2013)"
     Options = PseudoLabelOptions
-    uses_unlabeled = True
+    semi_supervised = True
     # several training phases with pseudo-labels in between: one run at a time, not grouped
     groupable = False
 
@@ -63,7 +64,8 @@ class PseudoLabel(DeepMethod):
         history = []
         self.pseudo = None
         try:
-            for phase in range(self.options.rounds + 1):
+            # with the option unlabeled off there is nothing to label: the teacher alone
+            for phase in range(self.options.rounds + 1 if unlabeled is not None else 1):
                 if phase:
                     self.pseudo = self.label_unlabeled(unlabeled)
                     if self.options.reinit:

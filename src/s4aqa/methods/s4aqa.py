@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
 from s4aqa.methods.registry import register
 from s4aqa.models import Discriminator, RecoveryDecoder, reverse_gradient
 from s4aqa.options import choice, require
@@ -54,6 +54,7 @@ from s4aqa.options import choice, require
 
 @dataclass
 class S4AQAOptions(DeepOptions):
+    unlabeled: bool = unlabeled_option()
     msfr: bool = True
     rda: bool = True
     lambda_rcvr: float = 1.0
@@ -121,9 +122,12 @@ class S4AQA(DeepMethod):
     description = "encoder + regressor with masked segment recovery, adversarial alignment and teacher-student consistency"
     Options = S4AQAOptions
 
+    semi_supervised = True
+
     @property
     def uses_unlabeled(self) -> bool:  # aa ignores the unlabeled set
-        return self.options.msfr or self.options.rda or self.options.lambda_cons > 0
+        o = self.options
+        return o.unlabeled and (o.msfr or o.rda or o.lambda_cons > 0)
 
     @property
     def teacher_sees_masked_videos(self) -> bool:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
 from s4aqa.methods.registry import register
 from s4aqa.models import mlp
 from s4aqa.options import choice, require
@@ -46,6 +46,7 @@ MAX_CHUNKS = 5  # 120 orders
 
 @dataclass
 class S4LOptions(DeepOptions):
+    unlabeled: bool = unlabeled_option()
     pretext: str = choice("order", "shuffle")
     chunks: int = 3
     lambda_pretext: float = 1.0
@@ -71,7 +72,7 @@ def chunk_orders(segments: int, chunks: int) -> torch.Tensor:
 class S4L(DeepMethod):
     description = "a segment-order pretext task trained jointly with the regression (S4L)"
     Options = S4LOptions
-    uses_unlabeled = True
+    semi_supervised = True
 
     def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)
@@ -118,9 +119,12 @@ class S4L(DeepMethod):
 
     def loss(self, labeled, unlabeled, progress):
         reg, parts = super().loss(labeled, None, progress)
-        x = unlabeled["x"]
-        if self.options.pretext_on == "all":
-            x = torch.cat([x, labeled["x"]])
+        if unlabeled is None:  # option unlabeled off: the pretext task on the labeled videos
+            x = labeled["x"]
+        elif self.options.pretext_on == "all":
+            x = torch.cat([unlabeled["x"], labeled["x"]])
+        else:
+            x = unlabeled["x"]
         reordered, target = self.pretext_batch(x)
         encoder = self.modules["encoder"]
         if self.options.pretext_reads == "tokens":

@@ -70,7 +70,6 @@ def _spearman_score(truth: np.ndarray, predicted: np.ndarray) -> float:
 class SVR(Method):
     description = "support vector regression on pooled features, tuned by cross-validation, supervised"
     Options = SVROptions
-    uses_unlabeled = False
     version = 2  # 2: trains on the validation slice too unless it selects on it
 
     @property

@@ -69,7 +69,6 @@ class ScoreDistribution(nn.Module):
 class USDL(DeepMethod):
     description = "a Gaussian score distribution over bins with a KL loss (USDL), supervised"
     Options = USDLOptions
-    uses_unlabeled = False
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         modules = super().build(segments, dim)

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 import torch
 
-from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, require
 
 
 @dataclass
 class VATOptions(DeepOptions):
+    unlabeled: bool = unlabeled_option()
     lambda_vat: float = 1.0
     epsilon: float = 0.1
     xi: float = 1e-3
@@ -55,7 +56,7 @@ def _unit(d: torch.Tensor) -> torch.Tensor:
 class VAT(DeepMethod):
     description = "virtual adversarial training on the segment features (Miyato et al.)"
     Options = VATOptions
-    uses_unlabeled = True
+    semi_supervised = True
     # the power iteration differentiates inside the loss, which vmapped (grouped) training
     # does not support: one run at a time
     groupable = False
@@ -81,9 +82,12 @@ class VAT(DeepMethod):
 
     def loss(self, labeled, unlabeled, progress):
         reg, parts = super().loss(labeled, None, progress)
-        x = unlabeled["x"]
-        if self.options.consistency_on == "all":
-            x = torch.cat([x, labeled["x"]])
+        if unlabeled is None:  # option unlabeled off: the smoothness of the labeled videos
+            x = labeled["x"]
+        elif self.options.consistency_on == "all":
+            x = torch.cat([unlabeled["x"], labeled["x"]])
+        else:
+            x = unlabeled["x"]
         lds = self.smoothness(x)
         parts["vat"] = lds
         return reg + self.options.lambda_vat * lds, parts
