@@ -15,8 +15,10 @@ from s4aqa.methods.registry import create, resolve
 
 torch.set_num_threads(1)
 
+# one network per deep method (the blend with its closed-form partner stays on); the ensemble of
+# several is tested in test_method_core.py
 DEEP_TINY = {"steps": 60, "lr": 1e-3, "hidden": 32, "feedforward": 64, "heads": 2, "head_width": 32,
-             "eval_every": 20}
+             "eval_every": 20, "members": 1}
 TINY = {
     "svr": {},
     "coreg": {"rounds": 30, "pool_size": 30},

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from s4aqa.methods.lap_rls import LapRLS, knn_graph
+from s4aqa.methods._linear import GraphRidge as LapRLS
+from s4aqa.methods._linear import knn_graph
 from s4aqa.methods.registry import create
 
 
@@ -61,12 +62,13 @@ def test_a_stronger_graph_makes_neighbours_score_alike(videos, staged):
     roughness = []
     for g in ("0", "1", "30"):
         method = create("lap_rls", {"alpha_grid": "1", "graph_grid": g}).fit(labeled, unlabeled)
-        f = method._kernel(method.nodes, method.nodes) @ method.coef  # scores of the nodes
-        adjacency = knn_graph(method.nodes, method.options.neighbours)
+        model = method.model
+        f = model._kernel(model.nodes, model.nodes) @ model.coef  # scores of the nodes
+        adjacency = knn_graph(model.nodes, model.neighbours)
         laplacian = np.diag(adjacency.sum(1)) - adjacency
         f = (f - f.mean()) / f.std()
         roughness.append(float(f @ laplacian @ f))
     assert roughness[0] > roughness[1] > roughness[2]
-    assert len(method.nodes) == len(labeled) + len(unlabeled)
+    assert len(method.model.nodes) == len(labeled) + len(unlabeled)
     alone = create("lap_rls", {"unlabeled": False}).fit(labeled, unlabeled)
-    assert len(alone.nodes) == len(labeled)
+    assert len(alone.model.nodes) == len(labeled)

@@ -9,6 +9,7 @@ are and what their loss is for a labeled and an unlabeled batch; the loop is
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -19,6 +20,8 @@ from torch import nn
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
+from s4aqa.methods._linear import GraphRidge
+from s4aqa.methods._pooling import as_array, check_shape
 from s4aqa.models import Regressor, TemporalEncoder
 from s4aqa.options import choice, require
 from s4aqa.training.compiled import compile_encoder
@@ -107,50 +110,6 @@ class Method:
         raise NotImplementedError
 
 
-def as_array(features: np.ndarray | FeatureSet) -> np.ndarray:
-    if isinstance(features, FeatureSet):
-        return features.features
-    array = np.asarray(features, dtype=np.float32)
-    if array.ndim == 2:
-        array = array[None]
-    if array.ndim != 3:
-        raise S4AQAError(f"expected features of shape (N, T, D), got {array.shape}")
-    return array
-
-
-def check_shape(array: np.ndarray, shape: tuple[int, int] | None, label: str = "method") -> None:
-    """Raise a clear error when (N, T, D) features do not match the trained (T, D)."""
-    if shape is None:
-        raise S4AQAError(f"method '{label}' has not been trained or loaded")
-    if tuple(array.shape[1:]) != tuple(shape):
-        raise S4AQAError(
-            f"features have shape (T, D) = {tuple(array.shape[1:])} but the model was "
-            f"trained on {tuple(shape)}; resample or re-extract them"
-        )
-
-
-POOLINGS = ("mean", "mean_max", "mean_std")
-
-
-def pooling_option() -> Any:
-    """The ``pool`` option of the classical methods: how a video becomes one vector."""
-    return choice(*POOLINGS)
-
-
-def pool_segments(features: np.ndarray | FeatureSet, how: str = "mean") -> np.ndarray:
-    """One vector per video for the classical methods: (N, T, D) -> (N, D) mean over segments,
-    or (N, 2D) with the maximum (``mean_max``) or the standard deviation (``mean_std``) appended."""
-    array = as_array(features).astype(np.float64)
-    mean = array.mean(axis=1)
-    if how == "mean":
-        return mean
-    if how == "mean_max":
-        return np.concatenate([mean, array.max(axis=1)], axis=1)
-    if how == "mean_std":
-        return np.concatenate([mean, array.std(axis=1)], axis=1)
-    raise S4AQAError(f"unknown pooling '{how}'; use one of {', '.join(POOLINGS)}")
-
-
 @dataclass
 class DeepOptions(MethodOptions):
     """Encoder, heads and training schedule shared by the deep methods."""
@@ -177,6 +136,13 @@ class DeepOptions(MethodOptions):
     # torch.compile the encoder: auto = on CUDA only (on CPU the step is bound by arithmetic)
     compile: str = choice("auto", "off", "on")
     compile_mode: str = choice("default", "reduce-overhead", "max-autotune")
+    # the core: "blend" averages `members` networks (initialisations, trained as one stacked
+    # model) and blends them with a closed-form linear model of the pooled features (`blend`
+    # its weight; ridge, or LapRLS over the unlabeled videos where the method reads them);
+    # "plain" is the paper's one network alone
+    core: str = choice("blend", "plain")
+    members: int = 2
+    blend: float = 0.5
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_labeled", "batch_unlabeled", "eval_every", "hidden", "heads",
@@ -188,6 +154,11 @@ class DeepOptions(MethodOptions):
             require(0 <= getattr(self, key) < 1, key, getattr(self, key), "must be in [0, 1)")
         require(self.hidden % self.heads == 0, "heads", self.heads,
                 f"must divide hidden={self.hidden}")
+        require(self.members >= 1, "members", self.members, "must be at least 1")
+        require(0 <= self.blend <= 1, "blend", self.blend, "must be in [0, 1]")
+
+
+MEMBER_SEED = 7919  # member k of an ensemble initialises from seed + k * MEMBER_SEED
 
 
 class DeepMethod(Method):
@@ -196,6 +167,14 @@ class DeepMethod(Method):
     Features are standardised per dimension with the training videos' statistics and scores
     z-scored with the labeled videos'; both are stored with the weights. Subclasses override
     ``build`` (the modules) and ``loss`` (labeled batch, unlabeled batch -> scalar, parts).
+
+    The core (option ``core``): with "blend", the method is ``members`` networks (the method
+    itself is member 0; the others are copies initialised from other seeds, trained together
+    as one stacked model where the method allows) whose mean prediction is blended, with weight
+    ``blend``, with a closed-form linear model of the pooled features (``partner``: ridge
+    regression, or LapRLS with a graph over the unlabeled videos where the method reads them).
+    On Fis-V's training split both parts added to one network, and their sum most (see the
+    README's results). With "plain" it is the paper's one network.
     """
 
     Options = DeepOptions
@@ -211,6 +190,9 @@ class DeepMethod(Method):
         self.shape: tuple[int, int] | None = None  # (T, D)
         self.score_mean = 0.0
         self.score_std = 1.0
+        self.member_index = 0
+        self.members: list["DeepMethod"] = [self]  # the networks averaged; self is member 0
+        self.partner: GraphRidge | None = None  # the closed-form model blended in
 
     # ---- what subclasses say ------------------------------------------------------------
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
@@ -242,7 +224,23 @@ class DeepMethod(Method):
 
     # ---- shared machinery -----------------------------------------------------------------
     def init_seed(self) -> int:
-        return self.seed
+        return self.seed + MEMBER_SEED * self.member_index
+
+    @property
+    def member_count(self) -> int:
+        return self.options.members if self.options.core == "blend" else 1
+
+    def clone(self, index: int) -> "DeepMethod":
+        """Member ``index`` of the ensemble: the same method and options, not yet built."""
+        member = copy.copy(self)
+        member.member_index, member.members, member.modules = index, [], None
+        member.history, member.hooks = [], []
+        return member
+
+    def make_partner(self) -> GraphRidge:
+        """The closed-form model: LapRLS over the unlabeled videos where the method reads them,
+        else ridge regression (its graph grid 0)."""
+        return GraphRidge() if self.uses_unlabeled else GraphRidge(graph_grid="0")
 
     def to_input(self, features: np.ndarray) -> torch.Tensor:
         x = torch.as_tensor(as_array(features), dtype=torch.float32, device=self.device)
@@ -278,17 +276,44 @@ class DeepMethod(Method):
         return self
 
     def prepare(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
-                validation: FeatureSet | None) -> None:
-        """Build the modules and normalisation (``setup``) and compile the encoder if asked."""
-        self.setup(labeled, [fs for fs in (unlabeled, validation) if fs is not None and len(fs)])
-        if self.options.compile == "on" or (self.options.compile == "auto"
-                                            and self.device.type == "cuda"):
-            compile_encoder(self.modules["encoder"], self.options.compile_mode)
+                validation: FeatureSet | None, compile: bool = True) -> None:
+        """Fit the closed-form partner first (a method may teach its networks with it), then
+        build every member's modules and normalisation, compiling the encoders if asked."""
+        self.partner = None
+        if self.options.core == "blend" and self.options.blend > 0:
+            self.partner = self.make_partner().fit(labeled, unlabeled)
+        self.members = [self] + [self.clone(k) for k in range(1, self.member_count)]
+        self.reset_networks(labeled, unlabeled, validation, compile)
+
+    def reset_networks(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
+                       validation: FeatureSet | None, compile: bool = True) -> None:
+        """Every member's modules built afresh from its seed (``setup``), compiled if asked."""
+        pool = [fs for fs in (unlabeled, validation) if fs is not None and len(fs)]
+        for member in self.members:
+            member.setup(labeled, pool)
+            if compile and (self.options.compile == "on" or (self.options.compile == "auto"
+                                                             and self.device.type == "cuda")):
+                compile_encoder(member.modules["encoder"], self.options.compile_mode)
 
     def train_phases(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
                      validation: FeatureSet | None) -> None:
-        """Train the prepared modules: one run of the loop (methods with phases override)."""
-        train([self], [labeled], [unlabeled], [validation], hooks=self.hooks)
+        """Train the prepared networks (methods with phases override)."""
+        self.train_members(labeled, unlabeled, validation)
+
+    def train_members(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
+                      validation: FeatureSet | None, phase: str = "") -> None:
+        """One run of the loop for every member: together as one stacked model on a GPU where
+        the method allows it, else one after another (on a CPU thread stacking saves nothing)."""
+        count = len(self.members)
+        if count == 1 or not self.groupable or self.device.type != "cuda":
+            for member in self.members:
+                name = " ".join(p for p in (phase, f"member {member.member_index}"
+                                            if count > 1 else "") if p)
+                train([member], [labeled], [unlabeled], [validation], hooks=self.hooks,
+                      phase=name)
+        else:
+            train(self.members, [labeled] * count, [unlabeled] * count, [validation] * count,
+                  hooks=self.hooks, phase=phase)
 
     @torch.no_grad()
     def predict_normalised(self, x: torch.Tensor) -> torch.Tensor:
@@ -306,30 +331,62 @@ class DeepMethod(Method):
                 out.append(fn(self.to_input(array[start:start + 256])).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0,))
 
+    def predict_members(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        """The members' mean normalised prediction."""
+        array = as_array(features)
+        return np.mean([m._batched(array, m.predict_normalised).astype(np.float64)
+                        for m in self.members], axis=0)
+
+    def predict_blend(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        """The method's normalised prediction: the members' mean, blended with the partner."""
+        z = self.predict_members(features)
+        if self.partner is not None:
+            w = self.options.blend
+            z = (1 - w) * z + w * self.partner.predict_normalised(as_array(features))
+        return z
+
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
-        z = self._batched(features, self.predict_normalised)
-        return z.astype(np.float64) * self.score_std + self.score_mean
+        return self.predict_blend(features) * self.score_std + self.score_mean
 
     def embed(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        """The first member's video representations."""
         return self._batched(features, self.modules["encoder"])
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().cpu().contiguous() for k, v in self.modules.state_dict().items()}
+        tensors = {}
+        for member in self.members:  # member 0 unprefixed: a one-network checkpoint as before
+            prefix = f"member{member.member_index}/" if member.member_index else ""
+            tensors.update({prefix + k: v.detach().cpu().contiguous()
+                            for k, v in member.modules.state_dict().items()})
+        if self.partner is not None:
+            tensors.update({f"partner/{k}": v for k, v in self.partner.state_dict().items()})
+        return tensors
 
     def extra_state(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "score_mean": self.score_mean,
-                "score_std": self.score_std}
+                "score_std": self.score_std, "members": len(self.members),
+                "partner": self.partner.extra_state() if self.partner is not None else None}
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, Any]) -> None:
         segments, dim = extra["shape"]
         self.shape = (int(segments), int(dim))
-        self.modules = self.build(*self.shape)
-        self.modules["feature_mean"] = Constant(np.zeros(dim))
-        self.modules["feature_std"] = Constant(np.ones(dim))
-        self.modules.load_state_dict(dict(tensors))
-        self.modules.to(self.device)
         self.score_mean = float(extra["score_mean"])
         self.score_std = float(extra["score_std"])
+        self.members = [self] + [self.clone(k) for k in range(1, int(extra.get("members", 1)))]
+        for member in self.members:
+            prefix = f"member{member.member_index}/" if member.member_index else ""
+            own = {k[len(prefix):]: v for k, v in tensors.items()
+                   if k.startswith(prefix) and "/" not in k[len(prefix):]}
+            member.modules = member.build(*self.shape)
+            member.modules["feature_mean"] = Constant(np.zeros(dim))
+            member.modules["feature_std"] = Constant(np.ones(dim))
+            member.modules.load_state_dict(own)
+            member.modules.to(self.device)
+        self.partner = None
+        if extra.get("partner"):
+            self.partner = GraphRidge()
+            self.partner.load_state({k[8:]: v for k, v in tensors.items()
+                                     if k.startswith("partner/")}, extra["partner"])
 
 
 class Constant(nn.Module):

@@ -34,15 +34,8 @@ from scipy.spatial.distance import cdist
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.base import (
-    Method,
-    MethodOptions,
-    as_array,
-    check_shape,
-    pool_segments,
-    pooling_option,
-    unlabeled_option,
-)
+from s4aqa.methods._pooling import as_array, check_shape, pool_segments, pooling_option
+from s4aqa.methods.base import Method, MethodOptions, unlabeled_option
 from s4aqa.methods.registry import register
 from s4aqa.options import require
 

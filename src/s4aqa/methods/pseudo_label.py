@@ -28,7 +28,6 @@ from s4aqa.data.featureset import FeatureSet
 from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, require
-from s4aqa.training.loop import train
 
 
 @dataclass
@@ -62,38 +61,44 @@ class PseudoLabel(DeepMethod):
     def train_phases(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
                      validation: FeatureSet | None) -> None:
         history = []
-        self.pseudo = None
         try:
             # with the option unlabeled off there is nothing to label: the teacher alone
             for phase in range(self.options.rounds + 1 if unlabeled is not None else 1):
                 if phase:
-                    self.pseudo = self.label_unlabeled(unlabeled)
+                    pseudo = self.label_unlabeled(unlabeled)
+                    for member in self.members:
+                        member.pseudo = pseudo
                     if self.options.reinit:
-                        self.prepare(labeled, unlabeled, validation)
+                        self.reset_networks(labeled, unlabeled, validation)
                 # the teacher (phase 0) trains on the labeled videos only; resumable state
                 # belongs to one phase, so a student never resumes from its teacher's state
-                train([self], [labeled], [unlabeled if phase else None], [validation],
-                      hooks=self.hooks, phase=f"student {phase}" if phase else "teacher")
+                self.train_members(labeled, unlabeled if phase else None, validation,
+                                   phase=f"student {phase}" if phase else "teacher")
                 history += [{"phase": phase, **r} for r in self.history]
         finally:
-            self.pseudo = None
+            for member in self.members:
+                member.pseudo = None
         self.history = history
 
     @torch.no_grad()
     def label_unlabeled(self, unlabeled: FeatureSet) -> dict[str, torch.Tensor]:
-        """Pseudo-labels (normalised) and confidence weights of the unlabeled videos."""
-        x = self.to_input(unlabeled.features)
-        self.modules.eval()
-        y = self.predict_normalised(x)
+        """Pseudo-labels (the method's normalised prediction: its members' mean, blended with
+        its closed-form partner) and confidence weights of the unlabeled videos."""
+        y = torch.as_tensor(self.predict_blend(unlabeled), dtype=torch.float32,
+                            device=self.device)
         weight = torch.ones_like(y)
         if self.options.confidence == "mc_dropout":
-            self.modules.train()
-            samples = torch.stack([self.predict_normalised(x)
-                                   for _ in range(self.options.mc_samples)])
-            self.modules.eval()
-            variance = samples.var(dim=0)
+            variances = []
+            for member in self.members:
+                x = member.to_input(unlabeled.features)
+                member.modules.train()
+                samples = torch.stack([member.predict_normalised(x)
+                                       for _ in range(self.options.mc_samples)])
+                member.modules.eval()
+                variances.append(samples.var(dim=0))
+            variance = torch.stack(variances).mean(dim=0)
             weight = torch.exp(-variance / variance.mean().clamp_min(1e-12))
-        return {"y": y.detach(), "w": weight.detach()}
+        return {"y": y, "w": weight}
 
     def unlabeled_tensors(self, unlabeled: FeatureSet) -> dict[str, torch.Tensor]:
         return {**super().unlabeled_tensors(unlabeled), **(self.pseudo or {})}

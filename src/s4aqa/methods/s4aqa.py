@@ -76,12 +76,16 @@ class S4AQAOptions(DeepOptions):
     # what Φ recovers: the masked segments' standardised features, or the (layer-normalised)
     # tokens the teacher gives those segments of the whole video
     recover_target: str = choice("feature", "teacher")
+    # the graph as a teacher: the networks' scores of unlabeled videos are pulled towards the
+    # scores the closed-form partner (LapRLS over the neighbourhood graph) gives them
+    lambda_graph: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require(0 < self.cons_keep <= 1, "cons_keep", self.cons_keep, "must be in (0, 1]")
         require(0 <= self.ema_decay < 1, "ema_decay", self.ema_decay, "must be in [0, 1)")
         require(self.mask_span > 0, "mask_span", self.mask_span, "must be positive")
+        require(self.lambda_graph >= 0, "lambda_graph", self.lambda_graph, "must be 0 or more")
 
 
 class Recovery(NamedTuple):
@@ -127,7 +131,7 @@ class S4AQA(DeepMethod):
     @property
     def uses_unlabeled(self) -> bool:  # aa ignores the unlabeled set
         o = self.options
-        return o.unlabeled and (o.msfr or o.rda or o.lambda_cons > 0)
+        return o.unlabeled and (o.msfr or o.rda or o.lambda_cons > 0 or o.lambda_graph > 0)
 
     @property
     def teacher_sees_masked_videos(self) -> bool:
@@ -225,6 +229,17 @@ class S4AQA(DeepMethod):
         threshold = torch.sort(moved).values[keep - 1]
         return (moved <= threshold).float()
 
+    @property
+    def teaches_with_graph(self) -> bool:
+        return self.options.lambda_graph > 0 and self.partner is not None
+
+    def unlabeled_tensors(self, unlabeled):
+        tensors = super().unlabeled_tensors(unlabeled)
+        if self.teaches_with_graph:  # the partner's scores of the unlabeled videos
+            tensors["graph"] = torch.as_tensor(self.partner.predict_normalised(unlabeled),
+                                               dtype=torch.float32, device=self.device)
+        return tensors
+
     def loss(self, labeled, unlabeled, progress):
         o = self.options
         x_l = labeled["x"]
@@ -236,7 +251,8 @@ class S4AQA(DeepMethod):
         # one fused encoder pass over [labeled, unlabeled (for RDA), masked (for MSFR and the
         # consistency)]: the encoder treats videos independently, so this equals separate
         # passes, with fewer launches
-        inputs = [x_l] + ([x_u] if o.rda else [])
+        whole_u = o.rda or self.teaches_with_graph
+        inputs = [x_l] + ([x_u] if whole_u else [])
         masks = [torch.zeros(x.shape[:2], dtype=torch.bool, device=x.device) for x in inputs]
         if self.masks_videos:
             x_rec = torch.cat([x_u, x_l]) if o.recover_on == "all" else x_u
@@ -254,6 +270,10 @@ class S4AQA(DeepMethod):
         reps = [f_l]
         if o.rda:
             reps.append(chunks[1].mean(dim=1))
+        if self.teaches_with_graph:
+            graph = F.mse_loss(self.modules["regressor"](chunks[1].mean(dim=1)), unlabeled["graph"])
+            parts["graph"] = graph
+            total = total + o.lambda_graph * graph
         # the teacher's view of the whole masked videos, shared by the recovery target and L_cons
         teacher_tokens = self.teacher_tokens(x_rec) if self.teacher_sees_masked_videos else None
         if o.msfr:

@@ -32,14 +32,8 @@ from sklearn.svm import SVR as _SVR
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.base import (
-    Method,
-    MethodOptions,
-    as_array,
-    check_shape,
-    pool_segments,
-    pooling_option,
-)
+from s4aqa.methods._pooling import as_array, check_shape, pool_segments, pooling_option
+from s4aqa.methods.base import Method, MethodOptions
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, parse_numbers, require
 from s4aqa.training.metrics import spearman

@@ -190,13 +190,14 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
     if len(configs) == 1 or not can_group(methods):
         return [run_training(c, data) for c in configs]
     data = prepared[0][0]
-    sets = []
+    members, member_sets = [], []
     for method, (labeled, unlabeled, validation) in zip(methods, (p[3] for p in prepared)):
         unlabeled = method.check_unlabeled(unlabeled)  # as fit does: supervised reads none
-        method.setup(labeled, [fs for fs in (unlabeled, validation) if fs is not None and len(fs)])
-        sets.append((labeled, unlabeled, validation))
+        method.prepare(labeled, unlabeled, validation, compile=False)
+        members += method.members  # every member of every run: one stacked model
+        member_sets += [(labeled, unlabeled, validation)] * len(method.members)
     started = time.perf_counter()
-    train(methods, *map(list, zip(*sets)))
+    train(members, *map(list, zip(*member_sets)))
     seconds = (time.perf_counter() - started) / len(configs)
     return [_evaluated(config, data, split, method, sets,
                        {"train_seconds": seconds, "grouped": len(configs)})

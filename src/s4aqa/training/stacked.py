@@ -12,6 +12,7 @@ The interface is that of ``loop.Single``, for ``loop.Loop``.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,17 @@ class _LossOf(nn.Module):
 class _PredictOf(_LossOf):
     def forward(self, x):
         return self.method[0].predict_normalised(x)
+
+
+@contextlib.contextmanager
+def _no_fastpath():
+    """The fused inference path of torch's attention layers has no vmap rule: switch it off."""
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def _stack(dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -109,19 +121,15 @@ class Stacked:
         batch_l = self._draw(self.labeled, self.options.batch_labeled, generator)
         batch_u = (self._draw(self.unlabeled, self.options.batch_unlabeled, generator)
                    if self.unlabeled else None)
-        loss, parts = self.batched_loss(self.params, self.buffers, batch_l, batch_u, progress)
+        with _no_fastpath():  # eval-mode parts of a loss (a teacher) must not take it under vmap
+            loss, parts = self.batched_loss(self.params, self.buffers, batch_l, batch_u, progress)
         # the models' losses are independent: the sum's gradient is each model's own
         return loss.sum(), {k: v.detach() for k, v in parts.items()}
 
     def predict_validation(self) -> list[np.ndarray]:
         self.template.eval()
-        fastpath = torch.backends.mha.get_fastpath_enabled()
-        torch.backends.mha.set_fastpath_enabled(False)  # it has no vmap rule
-        try:
-            with torch.no_grad():
-                scores = self.batched_prediction(self.params, self.buffers, self.val_x)
-        finally:
-            torch.backends.mha.set_fastpath_enabled(fastpath)
+        with _no_fastpath(), torch.no_grad():
+            scores = self.batched_prediction(self.params, self.buffers, self.val_x)
         return list(scores.float().cpu().numpy())
 
     def snapshot(self, member: int) -> dict[str, torch.Tensor]:

@@ -1,0 +1,56 @@
+"""Videos as arrays and as single vectors: the input checks every method shares and the pooling
+the classical methods (and the deep methods' closed-form partner) read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from s4aqa.data.featureset import FeatureSet
+from s4aqa.errors import S4AQAError
+from s4aqa.options import choice
+
+
+def as_array(features: np.ndarray | FeatureSet) -> np.ndarray:
+    if isinstance(features, FeatureSet):
+        return features.features
+    array = np.asarray(features, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3:
+        raise S4AQAError(f"expected features of shape (N, T, D), got {array.shape}")
+    return array
+
+
+def check_shape(array: np.ndarray, shape: tuple[int, int] | None, label: str = "method") -> None:
+    """Raise a clear error when (N, T, D) features do not match the trained (T, D)."""
+    if shape is None:
+        raise S4AQAError(f"method '{label}' has not been trained or loaded")
+    if tuple(array.shape[1:]) != tuple(shape):
+        raise S4AQAError(
+            f"features have shape (T, D) = {tuple(array.shape[1:])} but the model was "
+            f"trained on {tuple(shape)}; resample or re-extract them"
+        )
+
+
+POOLINGS = ("mean", "mean_max", "mean_std")
+
+
+def pooling_option() -> Any:
+    """The ``pool`` option of the classical methods: how a video becomes one vector."""
+    return choice(*POOLINGS)
+
+
+def pool_segments(features: np.ndarray | FeatureSet, how: str = "mean") -> np.ndarray:
+    """One vector per video for the classical methods: (N, T, D) -> (N, D) mean over segments,
+    or (N, 2D) with the maximum (``mean_max``) or the standard deviation (``mean_std``) appended."""
+    array = as_array(features).astype(np.float64)
+    mean = array.mean(axis=1)
+    if how == "mean":
+        return mean
+    if how == "mean_max":
+        return np.concatenate([mean, array.max(axis=1)], axis=1)
+    if how == "mean_std":
+        return np.concatenate([mean, array.std(axis=1)], axis=1)
+    raise S4AQAError(f"unknown pooling '{how}'; use one of {', '.join(POOLINGS)}")
