@@ -12,7 +12,8 @@ import pytest
 
 from s4aqa.errors import S4AQAError
 from s4aqa.methods import registry
-from s4aqa.methods.base import Method, MethodOptions, as_array
+from s4aqa.methods._pooling import as_array
+from s4aqa.methods.base import Method, MethodOptions
 
 
 @dataclass

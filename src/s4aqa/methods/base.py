@@ -143,6 +143,9 @@ class DeepOptions(MethodOptions):
     core: str = choice("blend", "plain")
     members: int = 2
     blend: float = 0.5
+    # how the two are averaged: in score units, or each standardised by the spread of its own
+    # predictions over the training videos
+    blend_scale: str = choice("raw", "standardised")
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_labeled", "batch_unlabeled", "eval_every", "hidden", "heads",
@@ -193,6 +196,8 @@ class DeepMethod(Method):
         self.member_index = 0
         self.members: list["DeepMethod"] = [self]  # the networks averaged; self is member 0
         self.partner: GraphRidge | None = None  # the closed-form model blended in
+        # (mean, std) of the members' and the partner's predictions over the training videos
+        self.blend_stats: dict[str, list[float]] = {}
 
     # ---- what subclasses say ------------------------------------------------------------
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
@@ -240,7 +245,8 @@ class DeepMethod(Method):
     def make_partner(self) -> GraphRidge:
         """The closed-form model: LapRLS over the unlabeled videos where the method reads them,
         else ridge regression (its graph grid 0)."""
-        return GraphRidge() if self.uses_unlabeled else GraphRidge(graph_grid="0")
+        graph = "0,0.01,0.03,0.1,0.3,1,3,10,30" if self.uses_unlabeled else "0"
+        return GraphRidge(graph_grid=graph, average_best=5)
 
     def to_input(self, features: np.ndarray) -> torch.Tensor:
         x = torch.as_tensor(as_array(features), dtype=torch.float32, device=self.device)
@@ -273,7 +279,20 @@ class DeepMethod(Method):
         unlabeled = self.check_unlabeled(unlabeled)
         self.prepare(labeled, unlabeled, validation)
         self.train_phases(labeled, unlabeled, validation)
+        self.finish(labeled, unlabeled)
         return self
+
+    def finish(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> None:
+        """After training: the spread of each blended part's predictions over the training
+        videos, for ``blend_scale`` standardised."""
+        self.blend_stats = {}
+        if self.partner is None or self.options.blend_scale != "standardised":
+            return
+        videos = [labeled] + ([unlabeled] if unlabeled is not None and len(unlabeled) else [])
+        array = np.concatenate([fs.features for fs in videos])
+        for name, z in (("members", self.predict_members(array)),
+                        ("partner", self.partner.predict_normalised(array))):
+            self.blend_stats[name] = [float(z.mean()), float(z.std()) or 1.0]
 
     def prepare(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
                 validation: FeatureSet | None, compile: bool = True) -> None:
@@ -342,7 +361,12 @@ class DeepMethod(Method):
         z = self.predict_members(features)
         if self.partner is not None:
             w = self.options.blend
-            z = (1 - w) * z + w * self.partner.predict_normalised(as_array(features))
+            partner = self.partner.predict_normalised(as_array(features))
+            if self.blend_stats:  # each part on the scale of its own spread
+                (m_mean, m_std), (p_mean, p_std) = (self.blend_stats["members"],
+                                                    self.blend_stats["partner"])
+                z, partner = (z - m_mean) / m_std, (partner - p_mean) / p_std
+            z = (1 - w) * z + w * partner
         return z
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
@@ -365,7 +389,8 @@ class DeepMethod(Method):
     def extra_state(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "score_mean": self.score_mean,
                 "score_std": self.score_std, "members": len(self.members),
-                "partner": self.partner.extra_state() if self.partner is not None else None}
+                "partner": self.partner.extra_state() if self.partner is not None else None,
+                "blend_stats": self.blend_stats}
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, Any]) -> None:
         segments, dim = extra["shape"]
@@ -382,6 +407,7 @@ class DeepMethod(Method):
             member.modules["feature_std"] = Constant(np.ones(dim))
             member.modules.load_state_dict(own)
             member.modules.to(self.device)
+        self.blend_stats = {k: list(v) for k, v in (extra.get("blend_stats") or {}).items()}
         self.partner = None
         if extra.get("partner"):
             self.partner = GraphRidge()

@@ -35,9 +35,12 @@ class LapRLSOptions(MethodOptions):
     # the graph's strength per neighbour; 0 is ridge regression
     graph_grid: str = "0,0.01,0.03,0.1,0.3,1,3,10,30"
     select_by: str = choice("mse", "spearman")
+    # predict with the mean of this many best grid points (steadier than the single best)
+    average_best: int = 5
 
     def __post_init__(self) -> None:
         require(self.neighbours >= 1, "neighbours", self.neighbours, "must be at least 1")
+        require(self.average_best >= 1, "average_best", self.average_best, "must be at least 1")
         parse_numbers(self.alpha_grid, "alpha_grid")
         require(all(g >= 0 for g in parse_numbers(self.graph_grid, "graph_grid", False)),
                 "graph_grid", self.graph_grid, "must hold numbers >= 0")
@@ -55,7 +58,7 @@ class LapRLS(Method):
         o = self.options
         self.model = GraphRidge(kernel=o.kernel, pool=o.pool, neighbours=o.neighbours,
                                 alpha_grid=o.alpha_grid, graph_grid=o.graph_grid,
-                                select_by=o.select_by)
+                                select_by=o.select_by, average_best=o.average_best)
 
     def unmet_needs(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> str | None:
         if len(labeled) < 3:

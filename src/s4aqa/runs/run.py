@@ -198,6 +198,8 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
         member_sets += [(labeled, unlabeled, validation)] * len(method.members)
     started = time.perf_counter()
     train(members, *map(list, zip(*member_sets)))
+    for method, (labeled, unlabeled, _) in zip(methods, (p[3] for p in prepared)):
+        method.finish(labeled, method.check_unlabeled(unlabeled))
     seconds = (time.perf_counter() - started) / len(configs)
     return [_evaluated(config, data, split, method, sets,
                        {"train_seconds": seconds, "grouped": len(configs)})

@@ -21,12 +21,7 @@ import numpy as np
 from s4aqa.config import RunConfig
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import RunSpec
-from s4aqa.experiments.stats import (
-    PairedDifference,
-    Summary,
-    paired_difference,
-    summarise,
-)
+from s4aqa.experiments.stats import PairedDifference, Summary, paired_difference, summarise
 from s4aqa.training.metrics import fisher_z_mean
 
 MISSING = "missing"

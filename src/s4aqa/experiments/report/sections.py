@@ -24,12 +24,7 @@ from s4aqa.experiments.report.aggregate import (
     ordered,
     seed_values,
 )
-from s4aqa.experiments.report.figures import (
-    KNN,
-    Figures,
-    figure_name,
-    neighbour_consistency,
-)
+from s4aqa.experiments.report.figures import KNN, Figures, figure_name, neighbour_consistency
 from s4aqa.experiments.report.tables import (
     bold_best,
     fmt,
