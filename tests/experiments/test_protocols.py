@@ -39,17 +39,19 @@ def test_table1_defaults_keep_registered_methods_and_list_the_others():
 def test_ablation_rows_are_switches_of_one_method():
     runs, _ = expand(PROTOCOLS.get("ablation"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
                      ratios=[0.1])
-    switches = {r.config.method: (r.config.options["msfr"], r.config.options["rda"], r.config.options["lambda_cons"] > 0)
-                for r in runs}
-    assert switches == {"aa": (False, False, False), "aa+rda": (False, True, False),
-                        "aa+msfr": (True, False, False), "aa+msfr+rda": (True, True, False),
-                        "aa+cons": (False, False, True), "s4aqa": (True, True, True)}
+    switches = {r.config.method: tuple(r.config.options[k] for k in ("msfr", "rda", "graph"))
+                + (r.config.options["lambda_cons"] > 0,) for r in runs}
+    assert {m: v for m, v in switches.items() if m != "s4aqa"} == {
+        "aa": (False, False, False, False), "aa+rda": (False, True, False, False),
+        "aa+msfr": (True, False, False, False), "aa+msfr+rda": (True, True, False, False),
+        "aa+cons": (False, False, False, True), "aa+graph": (False, False, True, False)}
+    assert next(r for r in runs if r.config.method == "s4aqa").overrides == {}  # as shipped
 
 
 def test_seeds_and_inits_pair_methods():
     runs, _ = expand(PROTOCOLS.get("ablation"), RunConfig(dataset="synthetic"), info=FLAT, seeds=3, inits=2,
                      ratios=[0.4])
-    assert len(runs) == 6 * 3 * 2
+    assert len(runs) == 7 * 3 * 2
     per_method = {}
     for r in runs:
         per_method.setdefault(r.config.method, set()).add((r.config.seed, r.config.init, r.config.label_ratio))

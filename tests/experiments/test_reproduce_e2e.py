@@ -25,17 +25,18 @@ def test_cli_reproduce_then_cached_then_report(tmp_path, capsys):
     out = tmp_path / "ablation"
     argv = ["reproduce", "ablation", "--seeds", "1", "--ratios", "0.1", *TINY, "--out", str(out)]
     assert cli.main(argv) == 0
-    assert "6 runs (0 cached, 6 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
+    assert "7 runs (0 cached, 7 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
     report = squash((out / "report.md").read_text())
-    assert "| AA+MSFR+RDA+CONS (s4aqa) |" in report and "### default target, 10% labels" in report
+    assert "| s4aqa (shipped defaults) |" in report and "| AA+GRAPH |" in report
+    assert "### default target, 10% labels" in report
     rows = results(out)
     assert [r["method"] for r in rows] == ["aa", "aa+rda", "aa+msfr", "aa+msfr+rda", "aa+cons",
-                                           "s4aqa"]
+                                           "aa+graph", "s4aqa"]
     assert all(r["status"] == "ok" and -1 <= float(r["test_spearman"]) <= 1 for r in rows)
     assert {r["n_labeled"] for r in rows} == {rows[0]["n_labeled"]}  # one seed, one subset
     # a second call recomputes nothing; `report` rebuilds the same report from the cache
     assert cli.main(argv) == 0
-    assert "6 runs (6 cached, 0 run now" in capsys.readouterr().out
+    assert "7 runs (7 cached, 0 run now" in capsys.readouterr().out
     (out / "report.md").unlink()
     assert cli.main(["report", str(out)]) == 0
     assert squash((out / "report.md").read_text()) == report

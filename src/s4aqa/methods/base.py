@@ -136,10 +136,10 @@ class DeepOptions(MethodOptions):
     # torch.compile the encoder: auto = on CUDA only (on CPU the step is bound by arithmetic)
     compile: str = choice("auto", "off", "on")
     compile_mode: str = choice("default", "reduce-overhead", "max-autotune")
-    # the core: "blend" averages `members` networks (initialisations, trained as one stacked
-    # model) and blends them with a closed-form linear model of the pooled features (`blend`
-    # its weight; ridge, or LapRLS over the unlabeled videos where the method reads them);
-    # "plain" is the paper's one network alone
+    # the core: "blend" averages `members` networks (other initialisations) and blends them
+    # with a closed-form linear model of the pooled features (`blend` its weight; ridge, or
+    # LapRLS over the unlabeled videos in a method that uses the graph); "plain" is the paper's
+    # one network alone
     core: str = choice("blend", "plain")
     members: int = 2
     blend: float = 0.5
@@ -175,7 +175,8 @@ class DeepMethod(Method):
     itself is member 0; the others are copies initialised from other seeds, trained together
     as one stacked model where the method allows) whose mean prediction is blended, with weight
     ``blend``, with a closed-form linear model of the pooled features (``partner``: ridge
-    regression, or LapRLS with a graph over the unlabeled videos where the method reads them).
+    regression, or LapRLS with a graph over the unlabeled videos where the method uses the
+    graph, ``uses_graph``).
     On Fis-V's training split both parts added to one network, and their sum most (see the
     README's results). With "plain" it is the paper's one network.
     """
@@ -242,10 +243,16 @@ class DeepMethod(Method):
         member.history, member.hooks = [], []
         return member
 
+    @property
+    def uses_graph(self) -> bool:
+        """Whether the closed-form partner is LapRLS over the unlabeled videos (a method that
+        says so) rather than ridge regression."""
+        return False
+
     def make_partner(self) -> GraphRidge:
-        """The closed-form model: LapRLS over the unlabeled videos where the method reads them,
-        else ridge regression (its graph grid 0)."""
-        graph = "0,0.01,0.03,0.1,0.3,1,3,10,30" if self.uses_unlabeled else "0"
+        """The closed-form model: LapRLS with a neighbourhood graph over the unlabeled videos
+        where the method uses the graph, else ridge regression (its graph grid 0)."""
+        graph = "0,0.01,0.03,0.1,0.3,1,3,10,30" if self.uses_graph else "0"
         return GraphRidge(graph_grid=graph, average_best=5)
 
     def to_input(self, features: np.ndarray) -> torch.Tensor:

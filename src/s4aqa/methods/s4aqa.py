@@ -76,8 +76,10 @@ class S4AQAOptions(DeepOptions):
     # what Φ recovers: the masked segments' standardised features, or the (layer-normalised)
     # tokens the teacher gives those segments of the whole video
     recover_target: str = choice("feature", "teacher")
-    # the graph as a teacher: the networks' scores of unlabeled videos are pulled towards the
-    # scores the closed-form partner (LapRLS over the neighbourhood graph) gives them
+    # the graph: the closed-form partner of the blend is LapRLS over a neighbourhood graph of
+    # all training videos, labeled or not (ridge otherwise); lambda_graph > 0 also pulls the
+    # networks' scores of unlabeled videos towards the scores the partner gives them
+    graph: bool = True
     lambda_graph: float = 0.0
 
     def __post_init__(self) -> None:
@@ -114,14 +116,16 @@ def masked_count(mask_span: float, segments: int) -> int:
 
 
 # the paper's rows mask one segment, as the paper does; s4aqa and aa+cons mask a quarter
-_PAPER = {"lambda_cons": 0.0, "mask_span": 1.0}
+_PAPER = {"lambda_cons": 0.0, "mask_span": 1.0, "graph": False}
+_NONE = {"msfr": False, "rda": False, "lambda_cons": 0.0, "graph": False}
 
 
-@register("s4aqa", **{"aa": {"msfr": False, "rda": False, **_PAPER},
-                      "aa+rda": {"msfr": False, "rda": True, **_PAPER},
-                      "aa+msfr": {"msfr": True, "rda": False, **_PAPER},
+@register("s4aqa", **{"aa": _NONE,
+                      "aa+rda": {**_PAPER, "msfr": False},
+                      "aa+msfr": {**_PAPER, "rda": False},
                       "aa+msfr+rda": _PAPER,  # the paper's S4AQA
-                      "aa+cons": {"msfr": False, "rda": False}})
+                      "aa+cons": {**_NONE, "lambda_cons": 0.3},
+                      "aa+graph": {**_NONE, "graph": True}})
 class S4AQA(DeepMethod):
     description = "encoder + regressor with masked segment recovery, adversarial alignment and teacher-student consistency"
     Options = S4AQAOptions
@@ -131,7 +135,13 @@ class S4AQA(DeepMethod):
     @property
     def uses_unlabeled(self) -> bool:  # aa ignores the unlabeled set
         o = self.options
-        return o.unlabeled and (o.msfr or o.rda or o.lambda_cons > 0 or o.lambda_graph > 0)
+        return o.unlabeled and (o.msfr or o.rda or o.lambda_cons > 0 or self.uses_graph)
+
+    @property
+    def uses_graph(self) -> bool:
+        o = self.options
+        return (o.unlabeled and o.core == "blend" and o.blend > 0
+                and (o.graph or o.lambda_graph > 0))
 
     @property
     def teacher_sees_masked_videos(self) -> bool:
