@@ -144,8 +144,10 @@ class DeepOptions(MethodOptions):
     members: int = 2
     blend: float = 0.5
     # how the two are averaged: in score units, or each standardised by the spread of its own
-    # predictions over the training videos
-    blend_scale: str = choice("raw", "standardised")
+    # predictions over the training videos; auto: standardised where the partner uses the
+    # graph (its smoothing shrinks its predictions' spread, and in score units it would weigh
+    # less than `blend` says), raw with ridge (measured on validation slices: README)
+    blend_scale: str = choice("auto", "raw", "standardised")
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_labeled", "batch_unlabeled", "eval_every", "hidden", "heads",
@@ -244,6 +246,13 @@ class DeepMethod(Method):
         return member
 
     @property
+    def blend_scale(self) -> str:
+        """The option ``blend_scale`` with auto resolved (see :class:`DeepOptions`)."""
+        if self.options.blend_scale != "auto":
+            return self.options.blend_scale
+        return "standardised" if self.uses_graph else "raw"
+
+    @property
     def uses_graph(self) -> bool:
         """Whether the closed-form partner is LapRLS over the unlabeled videos (a method that
         says so) rather than ridge regression."""
@@ -293,7 +302,7 @@ class DeepMethod(Method):
         """After training: the spread of each blended part's predictions over the training
         videos, for ``blend_scale`` standardised."""
         self.blend_stats = {}
-        if self.partner is None or self.options.blend_scale != "standardised":
+        if self.partner is None or self.blend_scale != "standardised":
             return
         videos = [labeled] + ([unlabeled] if unlabeled is not None and len(unlabeled) else [])
         array = np.concatenate([fs.features for fs in videos])
