@@ -18,13 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from s4aqa import __version__, io
-from s4aqa.config import (
-    RunConfig,
-    absolute_path,
-    parse_assignments,
-    read_config_file,
-    settings,
-)
+from s4aqa.config import RunConfig, absolute_path, parse_assignments, read_config_file, settings
 from s4aqa.data.featureset import resample_segments
 from s4aqa.data.formats import READERS, detect_format
 from s4aqa.data.formats._common import load_npy
@@ -35,12 +29,7 @@ from s4aqa.experiments.protocols import PROTOCOLS
 from s4aqa.experiments.report import build_report
 from s4aqa.experiments.runner import reproduce
 from s4aqa.features.extract import extract
-from s4aqa.features.kinetics import (
-    classify,
-    default_labels_path,
-    fetch_labels,
-    read_label_file,
-)
+from s4aqa.features.kinetics import classify, default_labels_path, fetch_labels, read_label_file
 from s4aqa.features.segments import SegmentSpec
 from s4aqa.features.video import DEFAULT_CROP, DEFAULT_RESIZE, find_videos
 from s4aqa.features.weights import fetch_weights
@@ -281,7 +270,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         targets=_split_list(args.target), seeds=args.seeds, inits=args.inits,
         methods=_split_list(args.methods), options=parse_assignments(args.set), ratios=ratios,
         workers=args.workers, progress=not args.no_progress, group_seeds=args.group_seeds,
-        fresh=args.fresh)
+        fresh=args.fresh, backend=args.backend, address=args.address,
+        gpus_per_run=args.gpus_per_run)
     print(summary.line())
     if summary.internal_errors:
         _say(f"{summary.internal_errors} run(s) failed with an internal error; see the report")
@@ -308,12 +298,24 @@ def cmd_extract(args: argparse.Namespace) -> int:
     summary = extract(args.videos, args.out, segments=args.segments, device=args.device,
                       batch_size=args.batch_size, weights=args.weights, workers=args.workers,
                       resize=args.resize, crop=args.crop, precision="bf16" if args.bf16 else "fp32",
-                      force=args.force, progress=not args.no_progress)
+                      force=args.force, progress=not args.no_progress, backend=args.backend,
+                      address=args.address, gpus_per_worker=args.gpus_per_worker)
     print(summary.line())
     return summary.exit_code
 
 
 # ---- the parser --------------------------------------------------------------------------------
+def _add_backend(parser: argparse.ArgumentParser, gpus: str, gpus_help: str) -> None:
+    """--backend, --address and a GPU share: where the work runs (docs/cluster.md)."""
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="local: this machine; ray: Ray tasks on a local Ray instance or "
+                             "the cluster at --address (needs pip install -e '.[ray]')")
+    parser.add_argument("--address", default=None, metavar="ADDR",
+                        help="with --backend ray: the Ray cluster to use (host:port, or auto); "
+                             "default: start a local Ray instance for this command")
+    parser.add_argument(gpus, type=float, default=0.0, metavar="G", help=gpus_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="s4aqa", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=_Help)
@@ -412,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     extract_.add_argument("--weights", default=None, metavar="PATH",
                           help="I3D weights (.ckpt, .safetensors or a pytorch-i3d state dict; "
                                "default: the `s4aqa weights` cache)")
-    extract_.add_argument("--workers", type=int, default=2, help="decoding threads")
+    extract_.add_argument("--workers", type=int, default=2,
+                          help="decoding threads (with --backend ray: per Ray worker, which "
+                               "asks for as many CPUs)")
     extract_.add_argument("--bf16", action="store_true",
                           help="bf16 autocast (for CUDA; features change slightly)")
     extract_.add_argument("--resize", type=int, default=DEFAULT_RESIZE,
@@ -420,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     extract_.add_argument("--crop", type=int, default=DEFAULT_CROP,
                           help="centre crop size (224 is what I3D expects)")
     extract_.add_argument("--force", action="store_true", help="extract again where done")
+    _add_backend(extract_, "--gpus-per-worker",
+                 "with --backend ray: GPUs for each Ray worker (one I3D model each; a fraction "
+                 "shares a GPU); with --device cuda")
 
     methods = command("methods", "list the methods (-v: what each is and its options)",
                       cmd_methods)
@@ -443,13 +450,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated label ratios instead of the protocol's")
     repro.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="option for every method that has it, e.g. steps=100")
-    repro.add_argument("--workers", type=int, default=1, help="worker processes")
+    repro.add_argument("--workers", type=int, default=None,
+                       help="worker processes (default 1); with --backend ray, the CPUs of the "
+                            "local Ray instance (default: every core)")
     repro.add_argument("--group-seeds", action="store_true",
                        help="train the seeds of a deep method as one batched model (fast on a "
                             "GPU; numbers equal in distribution, not bit for bit)")
     repro.add_argument("--fresh", action="store_true",
                        help="ignore the cached runs: run every run again")
     repro.add_argument("--out", required=True, help="reproduction folder (cache and report)")
+    _add_backend(repro, "--gpus-per-run",
+                 "with --backend ray: the share of a GPU each run asks for (e.g. 0.25: four "
+                 "runs share one GPU); with --device cuda")
 
     report = command("report", "rebuild DIR/report.md from DIR's cached runs", cmd_report)
     report.add_argument("dir")

@@ -1,8 +1,10 @@
 """One run of a reproduction, or a group of runs that differ only by seed, in whatever process
-a backend gives it: read the data (once per process), check it is the data the reproduction
-read, train, and save the run's record in the cache. Every outcome is recorded: a finished run
-(*ok*), a method that cannot use the data (*skipped*), a user-fixable problem (*failed*, with
-its message) or a bug (*failed*, internal, with its traceback)."""
+a backend gives it: read the data (once per process, or take it from the backend), check it is
+the data the reproduction read, train, and save the run's record in the cache (or hand it back
+for the caller to save: the Ray backend's driver does, so the nodes need no shared disk). Every
+outcome is recorded: a finished run (*ok*), a method that cannot use the data (*skipped*), a
+user-fixable problem (*failed*, with its message) or a bug (*failed*, internal, with its
+traceback)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,13 @@ import contextlib
 import datetime as _dt
 import time
 import traceback
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 import s4aqa
+from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError, Unsupported
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import EMBEDDING, RunSpec
@@ -56,12 +59,31 @@ def _fill_record(record: dict[str, Any], spec: RunSpec, data, result,
     return arrays
 
 
-def _save(record: dict[str, Any], arrays: dict[str, np.ndarray], directory: str) -> dict[str, Any]:
+OUTCOME = "outcome"  # a summary's unsaved record and arrays, when no directory was given
+
+
+def _save(record: dict[str, Any], arrays: dict[str, np.ndarray],
+          directory: str | None) -> dict[str, Any]:
+    """Save a finished run in the cache of ``directory`` and return its summary; with no
+    directory, the summary carries the record and arrays (OUTCOME) for ``save_outcome``."""
     record["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    run_cache.RunCache(directory).save(record, arrays or None)
-    return {"key": record["key"], "status": record["status"],
-            "message": record.get("message", ""), "internal": bool(record.get("internal")),
-            "test_spearman": record["metrics"].get("test_spearman")}
+    summary = {"key": record["key"], "status": record["status"],
+               "message": record.get("message", ""), "internal": bool(record.get("internal")),
+               "test_spearman": record["metrics"].get("test_spearman")}
+    if directory is None:
+        summary[OUTCOME] = (record, arrays)
+    else:
+        run_cache.RunCache(directory).save(record, arrays or None)
+    return summary
+
+
+def save_outcome(summary: dict[str, Any], cache: run_cache.RunCache) -> dict[str, Any]:
+    """Save the record a run handed back (``directory`` None) in ``cache``, in the same atomic
+    way as a run that saves itself; returns the summary without it."""
+    summary = dict(summary)
+    record, arrays = summary.pop(OUTCOME)
+    cache.save(record, arrays or None)
+    return summary
 
 
 def _failed(record: dict[str, Any], exc: Exception) -> None:
@@ -77,6 +99,27 @@ def _failed(record: dict[str, Any], exc: Exception) -> None:
 _DATA: dict = {}
 
 
+def datasets_read() -> dict:
+    """The datasets read in this process, by the key ``read_data`` files them under."""
+    return {key: value for key, value in _DATA.items() if isinstance(value, FeatureSet)}
+
+
+def use_datasets(token: str, fetch: Callable[[], Mapping]) -> bool:
+    """Serve the runs of this process from the datasets ``fetch`` gives (``datasets_read`` of
+    the process that expanded the reproduction) instead of reading the disk. Fetched once per
+    ``token``: a worker process reused by a later reproduction starts afresh. The fingerprint
+    is computed here again, so ``check_fingerprint`` still compares what the runs read with
+    what the reproduction read. Returns whether it fetched."""
+    marker = ("datasets from", token)
+    if marker in _DATA:
+        return False
+    datasets = fetch()
+    _DATA.clear()
+    _DATA.update(datasets)
+    _DATA[marker] = True
+    return True
+
+
 def check_fingerprint(spec: RunSpec) -> None:
     """A run is keyed on the data its reproduction read; refuse to run on other data."""
     if spec.data_fingerprint and data_fingerprint(spec.config, _DATA) != spec.data_fingerprint:
@@ -84,8 +127,9 @@ def check_fingerprint(spec: RunSpec) -> None:
                          "command again to rerun on the new data")
 
 
-def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any]:
-    """Run one spec and save its record under ``directory``; returns a short summary.
+def execute_run(spec_values: Mapping[str, Any], directory: str | None) -> dict[str, Any]:
+    """Run one spec and save its record under ``directory``; returns a short summary (with no
+    directory, the summary carries the record for the caller to save: ``save_outcome``).
 
     S4AQAError and other exceptions become a failed record; KeyboardInterrupt propagates.
     """
@@ -107,7 +151,8 @@ def execute_run(spec_values: Mapping[str, Any], directory: str) -> dict[str, Any
     return _save(record, arrays, directory)
 
 
-def execute_group(group_values: Sequence[Mapping[str, Any]], directory: str) -> list[dict[str, Any]]:
+def execute_group(group_values: Sequence[Mapping[str, Any]],
+                  directory: str | None) -> list[dict[str, Any]]:
     """Runs that differ only by seed, trained together as one stacked model (training.stacked).
 
     Runs to skip, and groups that cannot be batched, go one by one through ``execute_run``.

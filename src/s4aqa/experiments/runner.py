@@ -1,11 +1,13 @@
 """`s4aqa reproduce`: expand a protocol, skip the cached runs, run the rest, write the report.
 
-Runs are independent: with ``workers`` > 1 they go to that many worker processes
-(``concurrent.futures.ProcessPoolExecutor``, spawn start method); with one worker they run in
-this process. Every run uses one torch thread: the models are small, so parallelism comes from
-workers, and several threads per run on a busy machine oversubscribe the cores (a run measured
-3x slower with 2 threads than with 1 on 2 shared cores). Each worker writes its run's record as soon as the run
-finishes, so an interruption loses only the runs in flight; calling again resumes. A run that
+Runs are independent; a backend (``backends``) runs them. ``local``: with ``workers`` > 1 they
+go to that many worker processes (``concurrent.futures.ProcessPoolExecutor``, spawn start
+method); with one worker they run in this process. ``ray``: every job is a task on a Ray
+instance or cluster, and this process saves the records as they come back. Every run uses one
+torch thread: the models are small, so parallelism comes from workers, and several threads per
+run on a busy machine oversubscribe the cores (a run measured 3x slower with 2 threads than
+with 1 on 2 shared cores). Each run's record is saved as soon as the run finishes, so an
+interruption loses only the runs in flight; calling again resumes. A run that
 raises S4AQAError (a user-fixable problem: a method that cannot handle the dataset, a label
 ratio too small for a validation slice ...) is recorded as *failed* with its message and shown
 in the report; any other exception is recorded the same way with its traceback and makes the
@@ -17,31 +19,23 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import torch
 from tqdm import tqdm
 
 import s4aqa
+from s4aqa.cluster import check_device
 from s4aqa.config import RunConfig
 from s4aqa.device import resolve_device
-from s4aqa.errors import S4AQAError, Unsupported
+from s4aqa.errors import Unsupported
 from s4aqa.experiments import cache as run_cache
-from s4aqa.experiments.execute import _DATA, execute_group
-from s4aqa.experiments.protocols import (
-    DATASET_TARGETS,
-    DatasetInfo,
-    RunSpec,
-    expand,
-    get_protocol,
-)
+from s4aqa.experiments.backends import LocalBackend, RayBackend, make_backend
+from s4aqa.experiments.execute import _DATA
+from s4aqa.experiments.protocols import DATASET_TARGETS, DatasetInfo, RunSpec, expand, get_protocol
 from s4aqa.experiments.report import build_report
 from s4aqa.runs.run import data_fingerprint, load_data, prepare
 
@@ -67,10 +61,6 @@ class ReproduceSummary:
         return text
 
 
-def _worker_init() -> None:
-    torch.set_num_threads(1)
-
-
 def group_by_seed(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
     """Specs equal but for their seed, in groups (order of first appearance kept)."""
     groups: dict[str, list[RunSpec]] = {}
@@ -83,16 +73,19 @@ def group_by_seed(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
 
 # ---- many runs -------------------------------------------------------------------------------
 def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: int = 1,
-              progress: bool = True, desc: str = "runs",
-              group_seeds: bool = False) -> list[dict[str, Any]]:
-    """Run ``specs`` (none of them cached) and return their summaries as they finish.
+              progress: bool = True, desc: str = "runs", group_seeds: bool = False,
+              backend: LocalBackend | RayBackend | str = "local") -> list[dict[str, Any]]:
+    """Run ``specs`` (none of them cached) on ``backend`` (a name: with ``workers``) and return
+    their summaries as they finish.
 
     ``group_seeds`` trains the runs that differ only by seed as one batched model each.
     """
-    directory = str(directory)
-    workers = max(1, min(int(workers), len(specs) or 1))
+    if isinstance(backend, str):
+        backend = make_backend(backend, workers)
+    if not specs:
+        return []
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress or not specs,
+    bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress,
                file=sys.stderr,
                dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs done "
@@ -106,32 +99,9 @@ def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: i
 
     groups = group_by_seed(specs) if group_seeds else [[spec] for spec in specs]
     jobs = [[spec.to_dict() for spec in group] for group in groups]
-
     bar.set_postfix_str(f"{len(specs)} left, 0 failed", refresh=False)
     try:
-        if workers == 1:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # as in a worker: same speed, no oversubscription
-            try:
-                for job in jobs:
-                    finished(execute_group(job, directory))
-            finally:
-                torch.set_num_threads(threads)
-        else:
-            context = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                       initializer=_worker_init)
-            try:
-                futures = [pool.submit(execute_group, job, directory) for job in jobs]
-                for future in as_completed(futures):
-                    finished(future.result())
-            except BrokenProcessPool:
-                raise S4AQAError(
-                    "a worker process died (out of memory?); the finished runs are saved: run "
-                    "the same command again to resume, with fewer --workers if it repeats"
-                ) from None
-            finally:
-                pool.shutdown(wait=False, cancel_futures=True)
+        backend.run(jobs, str(directory), finished, say=bar.write if progress else None)
     finally:
         bar.close()
     return results
@@ -144,13 +114,16 @@ def dataset_info(base: RunConfig, target: str | None) -> tuple[DatasetInfo, str]
     return DatasetInfo.of(load_data(config, _DATA)), data_fingerprint(config, _DATA)
 
 
-def preflight(runs: Sequence[RunSpec]) -> None:
+def preflight(runs: Sequence[RunSpec], device: str | None = None) -> None:
     """What can be checked before any run, on the first seed of every cell and method variant:
     the split (label ratio, validation slice, shift, test videos), the method and its options.
-    A method that cannot use the data (Unsupported) is left to be recorded as skipped."""
+    A method that cannot use the data (Unsupported) is left to be recorded as skipped.
+    ``device``: check on this device instead of the runs' own (a driver without their GPU)."""
     seen = set()
     for spec in runs:
         config = dataclasses.replace(spec.config, seed=0, init=0)
+        if device is not None:
+            config = dataclasses.replace(config, device=device)
         cell = json.dumps(config.to_dict(), sort_keys=True, default=str)
         if cell in seen:
             continue
@@ -174,18 +147,25 @@ def changed_data(out: Path, protocol: str, dataset: str, fingerprints) -> str:
 def reproduce(protocol: str, base: RunConfig | None = None, *, out: str | os.PathLike,
               targets: Sequence[str] | None = None, seeds: int = 3, inits: int = 1,
               methods: Sequence[str] | None = None, options: Mapping[str, Any] | None = None,
-              ratios: Sequence[float] | None = None, workers: int = 1, progress: bool = True,
-              report: bool = True, group_seeds: bool = False,
-              fresh: bool = False) -> ReproduceSummary:
+              ratios: Sequence[float] | None = None, workers: int | None = None,
+              progress: bool = True, report: bool = True, group_seeds: bool = False,
+              fresh: bool = False, backend: str = "local", address: str | None = None,
+              gpus_per_run: float = 0.0) -> ReproduceSummary:
     """Reproduce ``protocol`` on the data of ``base`` (dataset, root, segments, features,
     validation fraction, holdout, shift, device; default: the synthetic data) into ``out``;
-    see the module docstring."""
+    see the module docstring. ``backend``: ``local`` (``workers`` processes, default 1) or
+    ``ray`` (a local Ray instance of ``workers`` CPUs, default every core, or the cluster at
+    ``address``; ``gpus_per_run``: the share of a GPU each run asks for)."""
     base = (base or RunConfig()).resolved()
-    resolve_device(base.device)
+    engine = make_backend(backend, workers, address, gpus_per_run)
+    driver_device = None
+    if isinstance(engine, RayBackend):
+        check_device(base.device, engine.gpus_per_run, "--gpus-per-run")
+        if engine.gpus_per_run:  # the GPUs are on the nodes: check here on CPU
+            driver_device = "cpu"
+    resolve_device(driver_device or base.device)
     _DATA.clear()  # read the data afresh: it may have changed since an earlier call
     spec = get_protocol(protocol)
-    if int(workers) < 1:
-        raise S4AQAError(f"--workers {workers}: use at least one worker")
     targets = list(targets) if targets else None
     dataset = base.dataset
     # every target is loaded once here, so a wrong --root or --target stops before any run
@@ -196,7 +176,7 @@ def reproduce(protocol: str, base: RunConfig | None = None, *, out: str | os.Pat
     runs, missing = expand(spec, base, info=info, seeds=seeds, targets=targets, inits=inits,
                            methods=methods, options=options, ratios=ratios,
                            fingerprints=fingerprints)
-    preflight(runs)
+    preflight(runs, driver_device)
     out = Path(out)
     cache = run_cache.RunCache(out)
     changed = changed_data(out, spec.name, dataset, fingerprints)
@@ -217,13 +197,13 @@ def reproduce(protocol: str, base: RunConfig | None = None, *, out: str | os.Pat
     todo = [r for r in runs if fresh or not cache.is_done(r.key, r.extras)]
     summary = ReproduceSummary(spec.name, dataset, total=len(runs),
                                cached=len(runs) - len(todo), missing_methods=missing)
+    jobs = len(group_by_seed(todo)) if group_seeds else len(todo)
     if progress:
         print(f"{spec.name} on {dataset}: {len(runs)} runs, {summary.cached} cached, "
-              f"{len(todo)} to run on {max(1, min(int(workers), len(todo) or 1))} worker(s)",
-              file=sys.stderr)
+              f"{len(todo)} to run on {engine.describe(jobs)}", file=sys.stderr)
     try:
-        results = run_specs(todo, out, workers=workers, progress=progress,
-                            desc=f"{spec.name} {dataset}", group_seeds=group_seeds)
+        results = run_specs(todo, out, progress=progress, desc=f"{spec.name} {dataset}",
+                            group_seeds=group_seeds, backend=engine)
     except KeyboardInterrupt:
         done = sum(cache.is_done(r.key, r.extras) for r in runs)
         print(f"s4aqa: interrupted with {done} of {len(runs)} runs saved in {out}; run the "
