@@ -25,6 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from s4aqa.cluster import RETRIES, check_gpus, import_ray, ray_session, require_gpus
 from s4aqa.errors import S4AQAError
@@ -72,8 +73,9 @@ class LocalBackend:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # as in a worker: same speed, no oversubscription
             try:
-                for job in jobs:
-                    finished(execute.execute_group(job, directory))
+                with threadpool_limits(limits=1):
+                    for job in jobs:
+                        finished(execute.execute_group(job, directory))
             finally:
                 torch.set_num_threads(threads)
             return
@@ -94,7 +96,11 @@ class LocalBackend:
 
 
 def _one_thread() -> None:
+    """One thread per worker for torch and for numpy's BLAS: the closed-form models (ridge,
+    LapRLS) otherwise start a BLAS thread per core in every worker, and ran 10-20 times slower
+    with two workers on two cores."""
     torch.set_num_threads(1)
+    threadpool_limits(limits=1)
 
 
 class RayBackend:
@@ -165,7 +171,7 @@ def ray_job(job: Job, datasets: list) -> list[dict[str, Any]]:
     records handed back to the driver (``execute.save_outcome``) instead of written here."""
     import ray
 
-    torch.set_num_threads(1)
+    _one_thread()
     [ref] = datasets
     # a copy: arrays read from the object store are read-only, and a run may write its tensors
     execute.use_datasets(ref.hex(), lambda: copy.deepcopy(ray.get(ref)))
