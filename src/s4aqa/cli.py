@@ -47,7 +47,7 @@ features, reproduce the paper's tables and figures, and score raw videos."""
 
 EPILOG = """\
 examples:
-  s4aqa demo                                    aa against S4AQA on built-in synthetic data
+  s4aqa demo                                    aa against s4aqa on built-in synthetic data
   s4aqa train --root feats/ --label-ratio 0.5 --out run/
   s4aqa score new_video.mp4 --run run/
   s4aqa reproduce table1 --root ../shared/data/fisv --seeds 3 --workers 2 --out repro/
@@ -331,8 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    demo = command("demo", "aa, the paper's S4AQA and s4aqa on built-in synthetic data", cmd_demo)
-    demo.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    demo = command("demo", "aa against s4aqa, paired by seed, on built-in synthetic data",
+                   cmd_demo)
+    demo.add_argument("--seeds", type=int, default=4, help="seeds 0..N-1")
     demo.add_argument("--label-ratio", type=float, default=0.1, help="share of labeled videos")
     demo.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
 

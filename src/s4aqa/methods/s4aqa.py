@@ -127,7 +127,9 @@ _NONE = {"msfr": False, "rda": False, "lambda_cons": 0.0, "graph": False}
                       "aa+cons": {**_NONE, "lambda_cons": 0.3},
                       "aa+graph": {**_NONE, "graph": True}})
 class S4AQA(DeepMethod):
-    description = "encoder + regressor with masked segment recovery, adversarial alignment and teacher-student consistency"
+    description = ("encoder + regressor with masked segment recovery, adversarial alignment and "
+                   "teacher-student consistency, blended with LapRLS over a neighbourhood graph "
+                   "of all training videos")
     Options = S4AQAOptions
 
     semi_supervised = True
