@@ -22,6 +22,7 @@ from s4aqa.experiments import backends, execute, runner
 from s4aqa.experiments.cache import RunCache
 
 ray = pytest.importorskip("ray", reason="Ray is an extra: pip install -e '.[ray]'")
+pytestmark = pytest.mark.slow  # a local Ray instance: minutes on 2 cores
 
 TINY = ["--seeds", "2", "--ratios", "0.2", "--methods", "aa,s4aqa", "--set", "steps=6",
         "--set", "hidden=16", "--quiet"]
