@@ -22,7 +22,7 @@ switch the graph off where it does not help.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -48,10 +48,14 @@ def knn_graph(points: np.ndarray, neighbours: int) -> np.ndarray:
     return np.maximum(adjacency, adjacency.T)
 
 
+# the grids searched by leave-one-out: ridge strength α, and graph strength g (0: ridge)
+ALPHA_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+GRAPH_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
-def parse_grid(text: str) -> list[float]:
-    return [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+def grid_text(grid: Sequence[float]) -> str:
+    """A grid as an option's text: (0.0001, 1.0) -> '0.0001,1'."""
+    return ",".join(f"{v:g}" for v in grid)
 
 
 class GraphRidge:
@@ -59,11 +63,10 @@ class GraphRidge:
     given, unlabeled ones (the graph's other nodes)."""
 
     def __init__(self, *, kernel: str = "linear", pool: str = "mean", neighbours: int = 10,
-                 alpha_grid: str = "0.0001,0.0003,0.001,0.003,0.01,0.03,0.1,0.3,1,3,10,30,100",
-                 graph_grid: str = "0,0.01,0.03,0.1,0.3,1,3,10,30",
+                 alphas: Sequence[float] = ALPHA_GRID, graphs: Sequence[float] = GRAPH_GRID,
                  select_by: str = "mse", average_best: int = 1) -> None:
         self.kernel, self.pool, self.neighbours = kernel, pool, neighbours
-        self.alphas, self.graphs = parse_grid(alpha_grid), parse_grid(graph_grid)
+        self.alphas, self.graphs = list(alphas), list(graphs)
         self.select_by, self.average_best = select_by, max(int(average_best), 1)
         self.shape: tuple[int, int] | None = None
         self.mean = self.std = None

@@ -20,7 +20,7 @@ from torch import nn
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._linear import GraphRidge
+from s4aqa.methods._linear import GRAPH_GRID, GraphRidge
 from s4aqa.methods._pooling import as_array, check_shape
 from s4aqa.models import Regressor, TemporalEncoder
 from s4aqa.options import choice, require
@@ -261,8 +261,7 @@ class DeepMethod(Method):
     def make_partner(self) -> GraphRidge:
         """The closed-form model: LapRLS with a neighbourhood graph over the unlabeled videos
         where the method uses the graph, else ridge regression (its graph grid 0)."""
-        graph = "0,0.01,0.03,0.1,0.3,1,3,10,30" if self.uses_graph else "0"
-        return GraphRidge(graph_grid=graph, average_best=5)
+        return GraphRidge(graphs=GRAPH_GRID if self.uses_graph else (0.0,), average_best=5)
 
     def to_input(self, features: np.ndarray) -> torch.Tensor:
         x = torch.as_tensor(as_array(features), dtype=torch.float32, device=self.device)

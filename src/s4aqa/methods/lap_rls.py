@@ -18,7 +18,7 @@ import torch
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._linear import GraphRidge
+from s4aqa.methods._linear import ALPHA_GRID, GRAPH_GRID, GraphRidge, grid_text
 from s4aqa.methods._pooling import pooling_option
 from s4aqa.methods.base import Method, MethodOptions, unlabeled_option
 from s4aqa.methods.registry import register
@@ -31,9 +31,9 @@ class LapRLSOptions(MethodOptions):
     kernel: str = choice("linear", "rbf")
     pool: str = pooling_option()
     neighbours: int = 10
-    alpha_grid: str = "0.0001,0.0003,0.001,0.003,0.01,0.03,0.1,0.3,1,3,10,30,100"
+    alpha_grid: str = grid_text(ALPHA_GRID)
     # the graph's strength per neighbour; 0 is ridge regression
-    graph_grid: str = "0,0.01,0.03,0.1,0.3,1,3,10,30"
+    graph_grid: str = grid_text(GRAPH_GRID)
     select_by: str = choice("mse", "spearman")
     # predict with the mean of this many best grid points (steadier than the single best)
     average_best: int = 5
@@ -57,7 +57,8 @@ class LapRLS(Method):
         super().__init__(options, seed, device)
         o = self.options
         self.model = GraphRidge(kernel=o.kernel, pool=o.pool, neighbours=o.neighbours,
-                                alpha_grid=o.alpha_grid, graph_grid=o.graph_grid,
+                                alphas=parse_numbers(o.alpha_grid, "alpha_grid"),
+                                graphs=parse_numbers(o.graph_grid, "graph_grid", False),
                                 select_by=o.select_by, average_best=o.average_best)
 
     def unmet_needs(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> str | None:
