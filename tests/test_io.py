@@ -33,3 +33,14 @@ def test_failed_write_keeps_the_old_file(tmp_path):
 def test_npy_round_trip(tmp_path):
     io.write_npy(tmp_path / "c.npy", np.ones((2, 3), np.float32))
     assert np.load(tmp_path / "c.npy").shape == (2, 3)
+
+
+def test_write_json_writes_strict_json(tmp_path):
+    import json as _json
+    import math as _math
+
+    from s4aqa import io as _io
+    _io.write_json(tmp_path / "m.json", {"a": float("nan"), "b": [1.0, _math.inf], "c": 2.5})
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert _json.loads(text) == {"a": None, "b": [1.0, None], "c": 2.5}

@@ -1,7 +1,7 @@
 """The package's import graph: data and control flow one way, from the CLI down.
 
 cli -> experiments -> runs -> methods -> training -> config, features -> data, models -> the
-base modules (errors, io, options, registry, device, cluster). No module imports from a higher layer,
+base modules (errors, io, options, registry, device, cluster, threads). No module imports from a higher layer,
 no two modules import each other (directly or around a circle), and imports sit at the top of
 modules except for the heavy optional dependencies deferred on purpose.
 """
@@ -15,7 +15,7 @@ import s4aqa
 
 SOURCE = Path(s4aqa.__file__).resolve().parent
 LAYERS = {  # package (or module) under s4aqa -> layer; higher layers may import lower ones
-    "": 0, "errors": 0, "io": 0, "options": 0, "registry": 0, "device": 0, "cluster": 0,
+    "": 0, "errors": 0, "io": 0, "options": 0, "registry": 0, "device": 0, "cluster": 0, "threads": 0,
     "data": 1, "models": 1,
     "config": 2, "features": 2,
     "training": 3,

@@ -36,8 +36,10 @@ from s4aqa.features.weights import fetch_weights
 from s4aqa.methods.registry import METHODS
 from s4aqa.options import describe_options
 from s4aqa.runs.checkpoint import load_checkpoint
-from s4aqa.runs.run import load_data, predictions_csv, run_training, write_run
+from s4aqa.runs.run import (check_run_folder, load_data, predictions_csv, run_training,
+                            write_run)
 from s4aqa.runs.score import score_videos
+from s4aqa.training.hooks import STATE_FILE
 from s4aqa.training.metrics import evaluate
 
 DESCRIPTION = """\
@@ -134,13 +136,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     values["options"] = {**options, **parse_assignments(args.set)}
     values["dataset"] = _dataset_of(values.get("dataset"), values.get("root"))
     config = RunConfig.from_dict(values).resolved()
+    check_run_folder(args.out, config, notify=_say)
     # training state is kept in the run folder so that an interrupted `train` resumes
     result = run_training(config, state_dir=args.out, fresh=args.fresh, notify=_say,
                           progress=False if args.no_progress else None)
-    write_run(args.out, config, result)
-    print(f"{config.method}: test Spearman {result.metrics['test_spearman']:.4f} "
-          f"({result.metrics['n_test']} test videos); run written to {args.out}")
+    write_run(args.out, result)
+    print(f"{config.method}: {_metrics_line(result.metrics)}; run written to {args.out}")
     return 0
+
+
+def _metrics_line(metrics: dict) -> str:
+    unscored = metrics.get("n_test_unscored")
+    videos = f"{metrics['n_test']} scored test videos" + (
+        f", {unscored} without a score left out" if unscored else "")
+    mae = metrics.get("test_mae")
+    return (f"test Spearman {metrics['test_spearman']:.4f}"
+            + (f", MAE {mae:.3f}" if mae is not None else "") + f" ({videos})")
 
 
 def _run_config(meta: dict, root: str | None) -> RunConfig:
@@ -155,7 +166,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     split = Split.load(run / "split.json")
     test = load_data(_run_config(meta, args.root)).select_ids(split.test)
     metrics = evaluate(method.predict(test), test)
-    print(f"test Spearman {metrics['test_spearman']:.4f} ({metrics['n_test']} test videos)")
+    print(_metrics_line(metrics))
     if args.out:
         io.write_json(args.out, metrics)
     return 0
@@ -235,8 +246,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.seeds < 1:
+        raise S4AQAError(f"--seeds {args.seeds}: use 1 or more (seeds 0..N-1)")
     print(run_demo(seeds=args.seeds, label_ratio=args.label_ratio, device=args.device,
-                   progress=not args.no_progress))
+                   threads=args.threads, progress=not args.no_progress))
     return 0
 
 
@@ -336,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seeds", type=int, default=4, help="seeds 0..N-1")
     demo.add_argument("--label-ratio", type=float, default=0.1, help="share of labeled videos")
     demo.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    demo.add_argument("--threads", type=int, default=1, metavar="N",
+                      help="CPU threads of each run (torch and numpy's BLAS)")
 
     train = command("train", "train one method on one split, evaluate it on the test split "
                              "and write a run folder (resumable)", cmd_train)
@@ -480,8 +495,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"s4aqa: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("s4aqa: interrupted", file=sys.stderr)
+        print(f"s4aqa: interrupted{_resume_hint(args)}", file=sys.stderr)
         return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What an interrupted command keeps, and how to go on."""
+    if args.func is cmd_train and (Path(args.out) / STATE_FILE).is_file():
+        return ("; run the same command again to resume from the saved step "
+                "(--fresh starts over)")
+    if args.func in (cmd_reproduce, cmd_extract):
+        return "; run the same command again to resume (finished work is kept)"
+    return ""
 
 
 if __name__ == "__main__":  # pragma: no cover

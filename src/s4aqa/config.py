@@ -62,11 +62,16 @@ class RunConfig:
     method: str = setting("s4aqa", "the method (see `s4aqa methods -v`)", per_run=True)
     options: dict[str, Any] = field(default_factory=dict)
     device: str = setting("cpu", "cpu, cuda or cuda:N")
+    threads: int = setting(1, "CPU threads of a run (torch and numpy's BLAS); one is nearly as "
+                              "fast for these models and much faster on a machine running "
+                              "another job; reproduce: per worker", metavar="N")
 
     def __post_init__(self) -> None:
         check_ratio(self.label_ratio)
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise S4AQAError(f"validation fraction {self.val_fraction} is outside [0, 1)")
+        if int(self.threads) < 1:
+            raise S4AQAError(f"--threads {self.threads}: use 1 or more")
         for name in ("seed", "init", "holdout"):
             if int(getattr(self, name)) < 0:
                 raise S4AQAError(f"--{name} {getattr(self, name)}: use 0 or more")

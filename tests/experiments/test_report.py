@@ -168,3 +168,22 @@ def test_figures_grid_curve_and_tsne(tmp_path):
 def test_report_needs_a_reproduction(tmp_path):
     with pytest.raises(S4AQAError, match="reproduce"):
         build_report(tmp_path)
+
+
+def test_table_reports_mae_and_no_paper_note_without_a_paper_column(tmp_path):
+    runs = [(spec("ablation", "fisv", method, seed), "ok",
+             {"test_spearman": 0.5 + seed / 100, "test_mae": mae + seed, "n_test": 100}, None)
+            for method, mae in (("aa", 4.0), ("s4aqa", 5.0)) for seed in range(2)]
+    write(tmp_path, "ablation", "fisv", runs)
+    report = squash(build_report(tmp_path).read_text())
+    assert "Paper column" not in report and "| test MAE |" in report
+    aa = next(line for line in report.splitlines() if line.startswith("| AA |"))
+    assert "4.500 ± 0.707" in aa  # a plain mean of errors, not Fisher z
+    with open(tmp_path / "results.csv", newline="") as handle:
+        assert {r["test_mae"] for r in csv.DictReader(handle)} >= {"4.000000", "5.000000"}
+
+
+def test_one_seed_reads_the_same_everywhere():
+    from s4aqa.experiments.stats import paired_difference, summarise
+    assert str(summarise([0.5])) == "0.500"
+    assert str(paired_difference([0.5], [0.4])) == "+0.100 (1 seed, no interval)"

@@ -141,3 +141,10 @@ def test_find_videos(tmp_path, videos):
     write_video(tmp_path / "z.mp4", 16)
     found = V.find_videos([tmp_path, videos["a"]])
     assert [p.name for p in found] == ["z.mp4", "a.mp4"]
+
+
+def test_mtl_segments_say_when_a_short_video_is_stretched():
+    from s4aqa.features.segments import SegmentSpec
+    assert "40 frames, fewer than the 103" in SegmentSpec.parse("mtl").stretched(40)
+    assert SegmentSpec.parse("mtl").stretched(103) is None
+    assert SegmentSpec.parse("uniform:4").stretched(40) is None

@@ -20,7 +20,7 @@ def data():
 def test_run_writes_everything_and_checkpoint_round_trips(tmp_path, data):
     config = RunConfig(method="s4aqa", label_ratio=0.3, seed=1, options=FAST)
     result = run_training(config, data)
-    write_run(tmp_path, config, result)
+    write_run(tmp_path, result)
     names = {p.name for p in tmp_path.iterdir()}
     assert {"metrics.json", "predictions.csv", "split.json", "config.json", "model.json",
             "model.safetensors", "history.json"} <= names

@@ -59,6 +59,9 @@ def test_progress_bar_shows_steps_and_loss_only_when_asked(capsys):
     run_training(config, data, progress=True)
     err = capsys.readouterr().err
     assert "/60 [" in err and "loss" in err and "step/s" in err
-    run_training(config, data, progress=None)  # auto: stderr is no terminal here
+    run_training(config, data, progress=None)  # auto: stderr is no terminal here: log lines
+    err = capsys.readouterr().err
+    assert "aa member 0: training steps 1..60" in err and "aa member 0: done in" in err
+    assert "step/s" not in err  # no bar in a log
     run_training(config, data)  # off
     assert capsys.readouterr().err == ""

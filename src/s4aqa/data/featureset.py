@@ -82,6 +82,7 @@ class FeatureSet:
     meta: dict[str, np.ndarray] = field(default_factory=dict)
     aux: dict[str, np.ndarray] = field(default_factory=dict)
     name: str = "features"
+    target: str | None = None  # which score of the dataset ``scores`` holds, as the reader chose
 
     def __post_init__(self) -> None:
         self.ids = [str(i) for i in self.ids]
@@ -165,6 +166,7 @@ class FeatureSet:
             meta={k: v[index] for k, v in self.meta.items()},
             aux={k: v[index] for k, v in self.aux.items()},
             name=self.name,
+            target=self.target,
         )
 
     def select_ids(self, ids: Sequence[str]) -> "FeatureSet":
@@ -223,6 +225,7 @@ class FeatureSet:
         meta: dict[str, np.ndarray] | None = None,
         aux: dict[str, np.ndarray] | None = None,
         name: str = "features",
+        target: str | None = None,
     ) -> "FeatureSet":
         """Build from per-video (T_i, D) arrays, resampled to ``segments`` (or kept if all equal)."""
         if len(sequences) == 0:
@@ -233,12 +236,17 @@ class FeatureSet:
             bad = next(i for i, s in zip(ids, sequences) if np.asarray(s).ndim != 2)
             raise S4AQAError(f"{name}: video '{bad}' is not a (T, D) array; re-extract it")
         if len(dims) != 1:
-            raise S4AQAError(f"{name}: videos have different feature dimensions {sorted(dims)}")
+            each = [np.asarray(s).shape[-1] for s in sequences]
+            usual = max(set(each), key=each.count)
+            odd = next(i for i, d in zip(ids, each) if d != usual)
+            raise S4AQAError(f"{name}: video '{odd}' has features of dimension "
+                             f"{each[list(ids).index(odd)]} where the others have {usual}; "
+                             "re-extract it the same way as the others")
         if segments is None:
             if len(set(lengths.tolist())) != 1:
                 raise S4AQAError(
                     f"{name}: videos have {lengths.min()}..{lengths.max()} segments; "
-                    "pass a fixed number of segments (--segments / segments=) to resample them"
+                    "pass a fixed number of segments (--segments T) to resample them"
                 )
             segments = int(lengths[0])
         for vid, seq in zip(ids, sequences):
@@ -248,4 +256,4 @@ class FeatureSet:
         meta.setdefault("length", lengths)
         return FeatureSet(ids=list(ids), features=features, scores=np.asarray(scores, float),
                           split=np.asarray(split, dtype=object), groups=groups, meta=meta,
-                          aux=dict(aux or {}), name=name)
+                          aux=dict(aux or {}), name=name, target=target)

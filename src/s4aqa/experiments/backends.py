@@ -13,7 +13,8 @@ flight, and a second call is served from the same cache as the local backend's. 
 worker process dies (killed, out of memory, its node lost) is retried by Ray up to
 ``cluster.RETRIES`` times; one that still cannot finish is reported after the others finished.
 
-Either way a run trains with one torch thread, so the same runs give the same numbers on both.
+Either way a run computes with the threads its config says (``RunConfig.threads``, one by
+default: ``s4aqa.threads``), so the same runs give the same numbers on both.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Mapping, Sequence
-
-import torch
-from threadpoolctl import threadpool_limits
 
 from s4aqa.cluster import RETRIES, check_gpus, import_ray, ray_session, require_gpus
 from s4aqa.errors import S4AQAError
@@ -56,7 +54,8 @@ def _check_workers(workers: int) -> int:
 
 
 class LocalBackend:
-    """Runs in this process or in ``workers`` spawn worker processes, one torch thread each."""
+    """Runs in this process or in ``workers`` spawn worker processes (each run sets its own
+    thread count)."""
 
     name = "local"
 
@@ -70,18 +69,11 @@ class LocalBackend:
             say: Callable[[str], None] | None = None) -> None:
         workers = max(1, min(self.workers, len(jobs)))
         if workers == 1:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # as in a worker: same speed, no oversubscription
-            try:
-                with threadpool_limits(limits=1):
-                    for job in jobs:
-                        finished(execute.execute_group(job, directory))
-            finally:
-                torch.set_num_threads(threads)
+            for job in jobs:
+                finished(execute.execute_group(job, directory))
             return
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                   initializer=_one_thread)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         try:
             futures = [pool.submit(execute.execute_group, job, directory) for job in jobs]
             for future in as_completed(futures):
@@ -93,14 +85,6 @@ class LocalBackend:
             ) from None
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _one_thread() -> None:
-    """One thread per worker for torch and for numpy's BLAS: the closed-form models (ridge,
-    LapRLS) otherwise start a BLAS thread per core in every worker, and ran 10-20 times slower
-    with two workers on two cores."""
-    torch.set_num_threads(1)
-    threadpool_limits(limits=1)
 
 
 class RayBackend:
@@ -167,11 +151,10 @@ def _reason(exc: BaseException) -> str:
 
 
 def ray_job(job: Job, datasets: list) -> list[dict[str, Any]]:
-    """One job as a Ray task: the datasets from the object store, one torch thread, and the
+    """One job as a Ray task: the datasets from the object store, and the
     records handed back to the driver (``execute.save_outcome``) instead of written here."""
     import ray
 
-    _one_thread()
     [ref] = datasets
     # a copy: arrays read from the object store are read-only, and a run may write its tensors
     execute.use_datasets(ref.hex(), lambda: copy.deepcopy(ray.get(ref)))

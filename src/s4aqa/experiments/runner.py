@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -72,6 +73,13 @@ def group_by_seed(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
 
 
 # ---- many runs -------------------------------------------------------------------------------
+LOG_EVERY = 30.0  # seconds between progress lines in a log
+
+
+def _log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: int = 1,
               progress: bool = True, desc: str = "runs", group_seeds: bool = False,
               backend: LocalBackend | RayBackend | str = "local") -> list[dict[str, Any]]:
@@ -85,7 +93,10 @@ def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: i
     if not specs:
         return []
     results: list[dict[str, Any]] = []
-    bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress,
+    # a bar on a terminal; in a log (stderr redirected) a line at most every LOG_EVERY seconds
+    logging = progress and not sys.stderr.isatty()
+    started = last_line = time.monotonic()
+    bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress or logging,
                file=sys.stderr,
                dynamic_ncols=True,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} runs done "
@@ -96,12 +107,19 @@ def run_specs(specs: Sequence[RunSpec], directory: str | os.PathLike, workers: i
         failed = sum(r["status"] == run_cache.FAILED for r in results)
         bar.set_postfix_str(f"{len(specs) - len(results)} left, {failed} failed", refresh=False)
         bar.update(len(summaries))
+        nonlocal last_line
+        now = time.monotonic()
+        if logging and (now - last_line >= LOG_EVERY or len(results) == len(specs)):
+            last_line = now
+            print(f"{desc}: {len(results)}/{len(specs)} runs done, {failed} failed, "
+                  f"{now - started:.0f} s", file=sys.stderr, flush=True)
 
     groups = group_by_seed(specs) if group_seeds else [[spec] for spec in specs]
     jobs = [[spec.to_dict() for spec in group] for group in groups]
     bar.set_postfix_str(f"{len(specs)} left, 0 failed", refresh=False)
     try:
-        backend.run(jobs, str(directory), finished, say=bar.write if progress else None)
+        backend.run(jobs, str(directory), finished,
+                    say=(bar.write if not logging else _log) if progress else None)
     finally:
         bar.close()
     return results

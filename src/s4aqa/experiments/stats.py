@@ -15,7 +15,7 @@ class Summary:
     n: int
 
     def __str__(self) -> str:
-        return f"{self.mean:.3f} ± {self.std:.3f}"
+        return f"{self.mean:.3f}" if self.n < 2 else f"{self.mean:.3f} ± {self.std:.3f}"
 
 
 @dataclass
@@ -26,6 +26,8 @@ class PairedDifference:
     n: int
 
     def __str__(self) -> str:
+        if self.n < 2:
+            return f"{self.mean:+.3f} (1 seed, no interval)"
         return f"{self.mean:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
 
 

@@ -202,12 +202,16 @@ def extract(videos: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             if result.ok:
                 feats = result.features
                 write_npy(out / f"{result.id}.npy", feats)
+                stretched = spec.stretched(int(result.info["frames"]))
+                if stretched:
+                    say(f"note: {result.id}: {stretched}")
                 stat = _source_stat(result.path) or {}
                 manifest["videos"][result.id] = {
                     "source": str(result.path.resolve()), **stat,
                     "frames": result.info["frames"], "fps": result.info["fps"],
                     "width": result.info["width"], "height": result.info["height"],
                     "clips": int(feats.shape[0]), "options": options,
+                    **({"stretched": True} if stretched else {}),
                     "extracted": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }
                 write_json(out / MANIFEST, manifest)

@@ -110,6 +110,13 @@ class SegmentSpec:
             raise S4AQAError(f"{name}: too short: {n_frames} frames, segments '{self}' need at least "
                              f"{self.min_frames} (one clip)")
 
+    def stretched(self, n_frames: int) -> str | None:
+        """Why a video of ``n_frames`` is cut with repeated frames (None: it is not)."""
+        if self.kind == "mtl" and self.min_frames <= n_frames < MTL_FRAMES:
+            return (f"{n_frames} frames, fewer than the {MTL_FRAMES} that segments 'mtl' sample: "
+                    "frames were repeated to fill them ('uniform:T' suits shorter videos)")
+        return None
+
     def frame_indices(self, n_frames: int) -> np.ndarray:
         """``(clips, L)`` indices of decoded frames, each row one clip."""
         if n_frames < self.min_frames:

@@ -298,16 +298,26 @@ class DeepMethod(Method):
         return self
 
     def finish(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> None:
-        """After training: the spread of each blended part's predictions over the training
-        videos, for ``blend_scale`` standardised."""
+        """After training, for ``blend_scale`` standardised: the partner's predictions mapped
+        onto the members' scale, so the blend weighs each part by ``blend`` whatever their
+        spreads. Spreads are measured over every training video (the graph's smoothing shows
+        there), the centre on the labeled videos: a centre taken over the unlabeled videos
+        too would shift every score by however their mean differs from the labeled videos'
+        (an intercept belongs to the labels)."""
         self.blend_stats = {}
         if self.partner is None or self.blend_scale != "standardised":
             return
         videos = [labeled] + ([unlabeled] if unlabeled is not None and len(unlabeled) else [])
         array = np.concatenate([fs.features for fs in videos])
-        for name, z in (("members", self.predict_members(array)),
-                        ("partner", self.partner.predict_normalised(array))):
-            self.blend_stats[name] = [float(z.mean()), float(z.std()) or 1.0]
+        members, partner = self.predict_members(array), self.partner.predict_normalised(array)
+        n = len(labeled)
+        m_centre, m_spread = float(members[:n].mean()), float(members.std()) or 1.0
+        p_centre, p_spread = float(partner[:n].mean()), float(partner.std()) or 1.0
+        # predict_blend computes (z - mean) / std for each part: members stay as they are, the
+        # partner becomes m_centre + (p - p_centre) * m_spread / p_spread
+        ratio = p_spread / m_spread
+        self.blend_stats = {"members": [0.0, 1.0],
+                            "partner": [p_centre - m_centre * ratio, ratio]}
 
     def prepare(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
                 validation: FeatureSet | None, compile: bool = True) -> None:

@@ -131,7 +131,9 @@ class S4AQA(DeepMethod):
                    "teacher-student consistency, blended with LapRLS over a neighbourhood graph "
                    "of all training videos")
     Options = S4AQAOptions
-
+    # 2: the blend with the graph is centred on the labeled videos (scores were shifted by the
+    # unlabeled videos' mean); ranks, and so every Spearman, are unchanged
+    version = 2
     semi_supervised = True
 
     @property

@@ -27,6 +27,7 @@ def key_fields(config: RunConfig, data_fingerprint: str | None = None) -> dict[s
     the fingerprint of the data read."""
     fields = config.to_dict()
     fields.pop("device", None)
+    fields.pop("threads", None)  # like the device: where it runs, not what it computes
     fields["root"] = absolute_path(fields["root"])
     fields["features"] = absolute_path(fields["features"])
     fields["label_ratio"] = float(fields["label_ratio"])

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
+import importlib.metadata
 import io as _io
+import json
+import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +29,17 @@ from s4aqa.data.formats import load_dataset
 from s4aqa.data.splits import Split, make_split
 from s4aqa.device import resolve_device
 from s4aqa.errors import S4AQAError, Unsupported
-from s4aqa.methods.registry import create
+from s4aqa.methods.registry import create, method_options
 from s4aqa.runs.checkpoint import save_checkpoint
 from s4aqa.runs.identity import run_key
 from s4aqa.training.hooks import STATE_FILE, Checkpoint, Progress
 from s4aqa.training.loop import train
 from s4aqa.training.metrics import evaluate
+from s4aqa.threads import available_cores, check_threads, limited_threads
 from s4aqa.training.stacked import can_group
+
+# fewer than this many labeled (or scored test) videos: results a user should be warned about
+FEW_VIDEOS = 5
 
 
 def read_data(config: RunConfig, cache: dict | None = None) -> FeatureSet:
@@ -71,6 +79,7 @@ def load_data(config: RunConfig, cache: dict | None = None) -> FeatureSet:
 
 @dataclass
 class RunResult:
+    config: RunConfig  # as run: options typed, the target the reader chose
     method: Any
     split: Split
     metrics: dict[str, Any]
@@ -115,6 +124,9 @@ def prepare(config: RunConfig, data: FeatureSet | None = None):
     Returns (data, split, method, (labeled, unlabeled, validation)).
     """
     resolve_device(config.device)
+    check_threads(config.threads)
+    # an unknown method or option is said before anything about the data
+    method_options(config.method, config.options)
     data = load_data(config) if data is None else data
     if not np.any(data.split == "test"):
         raise no_test_videos(data)
@@ -130,6 +142,15 @@ def prepare(config: RunConfig, data: FeatureSet | None = None):
     return data, split, method, sets
 
 
+def as_run(config: RunConfig, data: FeatureSet) -> RunConfig:
+    """``config`` as it runs on ``data``: options typed by the method (``--set neighbours=3``
+    is 3, as a YAML file gives it) and the target the reader chose where none was given, so a
+    run's record says what was trained and does not depend on where a setting came from."""
+    options = method_options(config.method, config.options)
+    return dataclasses.replace(config, target=config.target or data.target,
+                               options={k: getattr(options, k) for k in config.options})
+
+
 def run_training(config: RunConfig, data: FeatureSet | None = None,
                  state_dir: str | Path | None = None, fresh: bool = False,
                  notify: Callable[[str], None] | None = None,
@@ -142,6 +163,10 @@ def run_training(config: RunConfig, data: FeatureSet | None = None,
     bar (None: on a terminal only).
     """
     data, split, method, sets = prepare(config, data)
+    config = as_run(config, data)
+    if notify is not None:
+        for line in caveats(data, split, sets):
+            notify(line)
     if state_dir is not None:
         if fresh:
             (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
@@ -150,9 +175,24 @@ def run_training(config: RunConfig, data: FeatureSet | None = None,
     if progress is not False:
         method.hooks.append(Progress(config.method, enabled=progress))
     started = time.perf_counter()
-    method.fit(*sets)
-    seconds = time.perf_counter() - started
-    return _evaluated(config, data, split, method, sets, {"train_seconds": seconds})
+    with limited_threads(config.threads):
+        method.fit(*sets)
+        seconds = time.perf_counter() - started
+        return _evaluated(config, data, split, method, sets, {"train_seconds": seconds})
+
+
+def caveats(data: FeatureSet, split: Split, sets) -> list[str]:
+    """Warnings, one line each, about numbers that so few videos cannot support."""
+    lines = []
+    n_labeled = len(sets[0])
+    if n_labeled < FEW_VIDEOS:
+        lines.append(f"warning: only {n_labeled} labeled video(s) to train on; its scores will "
+                     "be unreliable: raise --label-ratio or add scored videos")
+    scored = int(np.sum(~np.isnan(data.select_ids(split.test).scores)))
+    if scored < FEW_VIDEOS:
+        lines.append(f"warning: only {scored} scored test video(s); a Spearman over so few is "
+                     "mostly chance (with 2 it is always -1 or +1)")
+    return lines
 
 
 def _evaluated(config, data, split, method, sets, extra: dict[str, Any]) -> RunResult:
@@ -162,7 +202,7 @@ def _evaluated(config, data, split, method, sets, extra: dict[str, Any]) -> RunR
     metrics = evaluate(predictions, test)
     metrics.update(run_facts(config, sets, method))
     metrics.update(extra)
-    return RunResult(method, split, metrics, split.test, predictions, test.scores)
+    return RunResult(config, method, split, metrics, split.test, predictions, test.scores)
 
 
 def run_facts(config: RunConfig, sets, method) -> dict[str, Any]:
@@ -197,13 +237,14 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
         members += method.members  # every member of every run: one stacked model
         member_sets += [(labeled, unlabeled, validation)] * len(method.members)
     started = time.perf_counter()
-    train(members, *map(list, zip(*member_sets)))
-    for method, (labeled, unlabeled, _) in zip(methods, (p[3] for p in prepared)):
-        method.finish(labeled, method.check_unlabeled(unlabeled))
-    seconds = (time.perf_counter() - started) / len(configs)
-    return [_evaluated(config, data, split, method, sets,
-                       {"train_seconds": seconds, "grouped": len(configs)})
-            for config, (_, split, method, sets) in zip(configs, prepared)]
+    with limited_threads(configs[0].threads):
+        train(members, *map(list, zip(*member_sets)))
+        for method, (labeled, unlabeled, _) in zip(methods, (p[3] for p in prepared)):
+            method.finish(labeled, method.check_unlabeled(unlabeled))
+        seconds = (time.perf_counter() - started) / len(configs)
+        return [_evaluated(as_run(config, data), data, split, method, sets,
+                           {"train_seconds": seconds, "grouped": len(configs)})
+                for config, (_, split, method, sets) in zip(configs, prepared)]
 
 
 def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None,
@@ -223,11 +264,46 @@ def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray |
     return buffer.getvalue()
 
 
-def write_run(out: str | Path, config: RunConfig, result: RunResult) -> None:
-    """Write a finished run; metrics.json goes last and marks the run complete."""
+def check_run_folder(out: str | Path, config: RunConfig,
+                     notify: Callable[[str], None] | None = None) -> None:
+    """Before training: ``out`` must be a folder (or not exist yet); a finished run in it is
+    replaced, and ``notify`` says so."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise S4AQAError(f"--out {out} is a file; name a folder for the run (new or a run "
+                         "folder to replace)")
+    if notify is None or not (out / "metrics.json").is_file():
+        return
+    try:
+        method = json.loads((out / "config.json").read_text()).get("method")
+    except (OSError, ValueError, AttributeError):
+        method = None
+    what = f"'{method}' run" if method else "run"
+    notify(f"{out} holds a finished {what}; it is replaced by this '{config.method}' run "
+           "(use another --out to keep it)")
+
+
+def environment(config: RunConfig) -> dict[str, Any]:
+    """What a run's numbers were made with: versions, threads, device, machine and date."""
+    versions = {"python": platform.python_version()}
+    for package in ("s4aqa", "torch", "numpy", "scipy", "scikit-learn"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"versions": versions, "threads": int(config.threads), "device": config.device,
+            "cores": available_cores(), "platform": platform.platform(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_run(out: str | Path, result: RunResult) -> None:
+    """Write a finished run; metrics.json goes last and marks the run complete. The config
+    written is the one the run ran with (``result.config``)."""
+    out = Path(out)
+    config = result.config
     result.split.save(out / "split.json")
     io.write_json(out / "config.json", config.to_dict())
+    io.write_json(out / "environment.json", environment(config))
     io.write_text(out / "predictions.csv",
                   predictions_csv(result.test_ids, result.predictions, result.truth))
     io.write_json(out / "history.json", result.method.history)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +39,9 @@ class Hook:
 
     def end(self, loop) -> None:
         pass
+
+    def close(self, loop) -> None:
+        """After training, whether it ended, failed or was interrupted."""
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """(tensors, JSON values) a saved training state keeps of this hook."""
@@ -146,6 +152,7 @@ class Checkpoint(Hook):
         self.key = dict(key)
         self.every = max(int(every), 1)
         self.notify = notify or (lambda text: None)
+        self.interrupted, self._previous = False, None
 
     def _key(self, loop) -> dict[str, str]:
         return {**self.key, **({"phase": loop.phase} if loop.phase else {})}
@@ -154,6 +161,7 @@ class Checkpoint(Hook):
         return [hook for hook in loop.hooks if hook is not self]
 
     def start(self, loop) -> None:
+        self._catch_interrupt()
         if not self.path.is_file():
             return
         try:
@@ -173,8 +181,37 @@ class Checkpoint(Hook):
         self._restore(loop, tensors, metadata)
 
     def after_step(self, loop, step, parts) -> None:
+        if self.interrupted:  # Ctrl-C during the step: save it, then stop
+            self.save(loop, step + 1)
+            self.notify(f"interrupted at step {step + 1} of {loop.steps}{_phase(loop)}; the "
+                        f"training state is saved in {self.path.parent}")
+            self._release()
+            raise KeyboardInterrupt
         if (step + 1) % self.every == 0 and step != loop.steps - 1:
             self.save(loop, step + 1)
+
+    def close(self, loop) -> None:
+        self._release()
+
+    def _catch_interrupt(self) -> None:
+        """The first Ctrl-C stops training after the step in progress, saved; a second one
+        stops at once. Only where signals can be caught (the main thread)."""
+        self.interrupted, self._previous = False, None
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum, frame):
+            if self.interrupted:
+                self._release()
+                raise KeyboardInterrupt
+            self.interrupted = True
+
+        self._previous = signal.signal(signal.SIGINT, handler)
+
+    def _release(self) -> None:
+        if getattr(self, "_previous", None) is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
     def save(self, loop, step: int) -> None:
         tensors = {f"model/{k}": v for k, v in loop.group.state().items()}
@@ -226,6 +263,12 @@ class Checkpoint(Hook):
             hook.load({k[len(prefix):]: v.to(device) for k, v in tensors.items()
                        if k.startswith(prefix)}, values.get(f"hook{number}", {}))
         loop.start = int(metadata["step"])
+        self.notify(f"resuming from step {loop.start} of {loop.steps}{_phase(loop)} "
+                    f"({self.path})")
+
+
+def _phase(loop) -> str:
+    return f" ({loop.phase})" if loop.phase else ""
 
 
 def _stale(saved: dict[str, str], key: dict[str, str]) -> str | None:
@@ -238,18 +281,26 @@ def _stale(saved: dict[str, str], key: dict[str, str]) -> str | None:
 
 
 class Progress(Hook):
-    """A progress bar (steps, current loss, time left) on a terminal; quiet in logs (when
-    stderr is not a terminal) or when ``enabled`` is False."""
+    """A progress bar (steps, current loss, time left) on a terminal; in a log (stderr not a
+    terminal, ``enabled`` None) a line when each phase starts and ends; nothing when
+    ``enabled`` is False."""
 
     def __init__(self, desc: str = "train", enabled: bool | None = None) -> None:
         self.desc = desc
         self.enabled = enabled
         self.bar = None
+        self.log = False
 
     def start(self, loop) -> None:
         if self.enabled is False:
             return
         desc = f"{self.desc} {loop.phase}".strip()
+        self.log = self.enabled is None and not sys.stderr.isatty()
+        if self.log:
+            self.started = time.monotonic()
+            print(f"{desc}: training steps {loop.start + 1}..{loop.steps}", file=sys.stderr,
+                  flush=True)
+            return
         self.bar = tqdm(total=loop.steps, initial=loop.start, desc=desc, unit="step",
                         file=sys.stderr, dynamic_ncols=True, leave=False,
                         disable=None if self.enabled is None else not self.enabled)
@@ -263,5 +314,13 @@ class Progress(Hook):
             self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
 
     def end(self, loop) -> None:
+        if self.log:
+            last = getattr(loop, "loss", None)
+            loss = "" if last is None else f" (last loss {float(last) / len(loop.group.methods):.4f})"
+            print(f"{f'{self.desc} {loop.phase}'.strip()}: done in "
+                  f"{time.monotonic() - self.started:.1f} s{loss}", file=sys.stderr, flush=True)
+
+    def close(self, loop) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None

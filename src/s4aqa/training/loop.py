@@ -124,17 +124,21 @@ class Loop:
         self.hooks = list(hooks)
 
     def run(self) -> None:
-        for hook in self.hooks:
-            hook.start(self)
-        for step in range(self.start, self.steps):
-            self.group.train()
-            loss, parts = self.group.loss(self.generator, step / max(self.steps, 1))
-            optimizer_step(self.optimizer, self.scheduler, loss)
-            self.loss = loss.detach()
+        try:
             for hook in self.hooks:
-                hook.after_step(self, step, parts)
-        for hook in self.hooks:
-            hook.end(self)
+                hook.start(self)
+            for step in range(self.start, self.steps):
+                self.group.train()
+                loss, parts = self.group.loss(self.generator, step / max(self.steps, 1))
+                optimizer_step(self.optimizer, self.scheduler, loss)
+                self.loss = loss.detach()
+                for hook in self.hooks:
+                    hook.after_step(self, step, parts)
+            for hook in self.hooks:
+                hook.end(self)
+        finally:
+            for hook in self.hooks:
+                hook.close(self)
 
 
 def train(methods: Sequence, labeled: Sequence[FeatureSet],

@@ -29,26 +29,37 @@ def fisher_z_mean(correlations: Iterable[float]) -> float:
 
 
 def evaluate(predicted: np.ndarray, data: FeatureSet, prefix: str = "test") -> dict:
-    """Spearman over ``data``: per group, their Fisher-z average, and all videos pooled.
+    """Spearman and mean absolute error over the scored videos of ``data``: per group, their
+    Fisher-z average, and all videos pooled.
 
     ``{prefix}_spearman`` is the Fisher-z average over groups where there are several
-    groups (the usual AQA convention), else the Spearman over all videos.
+    groups (the usual AQA convention), else the Spearman over all videos. Videos whose score
+    is unknown (NaN: a test video left unscored, to be predicted) are left out of every
+    metric and counted in ``n_{prefix}_unscored``; ``n_{prefix}`` counts the scored ones.
+    ``{prefix}_mae`` is in the dataset's score units: a shift that ranks cannot see, it sees.
     """
     predicted = np.asarray(predicted, float)
-    pooled = spearman(predicted, data.scores)
-    out: dict = {f"{prefix}_spearman_pooled": pooled, f"n_{prefix}": int(len(data))}
-    if data.has_groups:
+    scored = ~np.isnan(np.asarray(data.scores, float))
+    truth, predicted = np.asarray(data.scores, float)[scored], predicted[scored]
+    groups = np.asarray(data.groups)[scored] if data.has_groups else None
+    pooled = spearman(predicted, truth)
+    out: dict = {f"{prefix}_spearman_pooled": pooled, f"n_{prefix}": int(scored.sum())}
+    if not scored.all():
+        out[f"n_{prefix}_unscored"] = int((~scored).sum())
+    if groups is not None:
         per_group = {}
-        for group in sorted(set(data.groups)):
-            mask = data.groups == group
-            per_group[str(group)] = spearman(predicted[mask], data.scores[mask])
+        for group in sorted(set(groups)):
+            mask = groups == group
+            per_group[str(group)] = spearman(predicted[mask], truth[mask])
         out[f"{prefix}_spearman_per_group"] = per_group
         out[f"{prefix}_spearman"] = fisher_z_mean(per_group.values())
         out["average"] = "fisher_z_over_groups"
     else:
         out[f"{prefix}_spearman"] = pooled
         out["average"] = "pooled"
-    truth = data.scores
-    span = float(np.ptp(truth)) or 1.0
-    out[f"{prefix}_relative_l2"] = float(np.mean(((predicted - truth) / span) ** 2))
+    if truth.size:
+        span = float(np.ptp(truth)) or 1.0
+        out[f"{prefix}_relative_l2"] = float(np.mean(((predicted - truth) / span) ** 2))
+        out[f"{prefix}_mae"] = float(np.mean(np.abs(predicted - truth)))
+        out[f"{prefix}_mean_error"] = float(np.mean(predicted - truth))
     return out

@@ -109,6 +109,6 @@ def test_broken_feature_file_is_named(tiny, bad_npy, bad_npy_kind):
 def test_arguments_are_checked(tiny):
     with pytest.raises(S4AQAError, match="choose one of dive_score, difficulty"):
         finediving.read(tiny, target="judge")
-    with pytest.raises(S4AQAError, match="drop task"):
+    with pytest.raises(S4AQAError, match="drop --task"):
         finediving.read(tiny, task="407c")
     assert len(finediving.read(tiny, target="SCORE")) == 4

@@ -97,7 +97,7 @@ def test_broken_feature_file_is_named(tiny, bad_npy, bad_npy_kind):
 def test_arguments_are_checked(tiny):
     with pytest.raises(S4AQAError, match="unknown target 'goe'; choose one of tes, pcs, total"):
         fisv.read(tiny, target="goe")
-    with pytest.raises(S4AQAError, match="drop task"):
+    with pytest.raises(S4AQAError, match="drop --task"):
         fisv.read(tiny, task="men")
     with pytest.raises(S4AQAError, match="segments must be"):
         fisv.read(tiny, segments=0)

@@ -75,7 +75,7 @@ def test_different_dimensions_are_refused(tmp_path, save_npy):
     save_npy(tmp_path / "a.npy", np.ones((3, 2)))
     save_npy(tmp_path / "b.npy", np.ones((3, 5)))
     (tmp_path / "scores.csv").write_text("id,score\na,1\nb,2\n")
-    with pytest.raises(S4AQAError, match="different feature dimensions"):
+    with pytest.raises(S4AQAError, match="video 'b' has features of dimension 5"):
         folder.read(tmp_path)
 
 

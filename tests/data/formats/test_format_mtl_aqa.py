@@ -199,5 +199,5 @@ def test_feature_pickle_layouts(tiny):
 def test_arguments_are_checked(tiny):
     with pytest.raises(S4AQAError, match="choose one of final_score, difficulty"):
         mtl_aqa.read(tiny, target="execution")
-    with pytest.raises(S4AQAError, match="drop task"):
+    with pytest.raises(S4AQAError, match="drop --task"):
         mtl_aqa.read(tiny, task="10m")

@@ -173,7 +173,7 @@ def choose_target(target: str | None, choices: Sequence[str], default: str, data
 
 def refuse_task(task: str | None, dataset: str) -> None:
     if task is not None:
-        raise S4AQAError(f"{dataset}: this dataset has no tasks or groups to select; drop task={task!r}")
+        raise S4AQAError(f"{dataset}: this dataset has no tasks or groups to select; drop --task {task}")
 
 
 def select_group(groups: Sequence[str], task: str, dataset: str) -> str:
@@ -209,7 +209,7 @@ def locate_features(ids: Sequence[str], folder: Path, names: Callable[[str], Seq
         raise S4AQAError(
             f"{dataset}: {len(missing)} of {len(ids)} videos in {labels} have no feature file "
             f"in {folder} ({describe(missing)}; expected e.g. {expected}); "
-            "extract their features, point features= at the right folder, or remove their lines"
+            "extract their features, point --features at the right folder, or remove their lines"
         )
     return found
 
@@ -243,7 +243,7 @@ def load_npy(path: Path, allow_vector: bool = False) -> np.ndarray:
     try:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise S4AQAError(f"{path}: feature file not found; extract it or fix features=") from None
+        raise S4AQAError(f"{path}: feature file not found; extract it or fix --features") from None
     except Exception as exc:  # noqa: BLE001
         # np.load parses the header with Python's tokenizer and ast, so a corrupt file can raise
         # ValueError, EOFError, OSError, MemoryError, tokenize.TokenError, SyntaxError, ...

@@ -104,7 +104,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
 
     folder = common.as_path(features) or root / "features"
     common.require_dir(folder, "features",
-                       "put the <event>_<idx>.npy files in root/features or pass features=")
+                       "put the <event>_<idx>.npy files in root/features or pass --features FOLDER")
     by_id = dict(zip(ids, keys))
     paths = common.locate_features(ids, folder, lambda video_id: _feature_names(by_id[video_id]),
                                    "finediving", "train_split.pkl/test_split.pkl")
@@ -113,5 +113,5 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         ids, sequences, scores, splits, segments,
         meta={"difficulty": difficulty, "action_type": np.array(names, dtype=object)},
         aux={"action_type": np.array([class_index[n] for n in names], dtype=np.int64)},
-        name="finediving",
+        name="finediving", target=target,
     )

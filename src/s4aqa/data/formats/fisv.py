@@ -77,11 +77,11 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     scores = {"tes": tes, "pcs": pcs, "total": tes + pcs}[target]
     folder = common.as_path(features) or root / FEATURE_FOLDER
     common.require_dir(folder, "features",
-                       f"put the <id>.npy files in {root / FEATURE_FOLDER} or pass features=FOLDER")
+                       f"put the <id>.npy files in {root / FEATURE_FOLDER} or pass --features FOLDER")
     paths = common.locate_features(ids, folder, lambda video_id: [f"{video_id}.npy"], "fisv",
                                    "train.txt/test.txt")
     return FeatureSet.from_sequences(
         ids, common.load_sequences(paths), scores, splits, segments,
         meta={"tes": tes, "pcs": pcs, "deductions": np.array([row[3] for row in rows])},
-        name="fisv",
+        name="fisv", target=target,
     )

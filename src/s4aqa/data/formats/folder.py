@@ -138,23 +138,23 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     root = Path(root)
     segments = common.check_segments(segments, None)
     if target is not None and str(target).strip().lower() != "score":
-        raise S4AQAError(f"folder: scores.csv has one score column; drop target={target!r}")
+        raise S4AQAError(f"folder: scores.csv has one score column; drop --target {target}")
     common.require_dir(root, "dataset", "check --root")
     ids, scores, splits, groups = read_labels(root / LABEL_FILE)
     if task is not None:
         if groups is None:
             raise S4AQAError(
-                f"{root / LABEL_FILE}: has no group column, so task={task!r} cannot select videos; "
-                "add a group column or drop task"
+                f"{root / LABEL_FILE}: has no group column, so --task {task} cannot select videos; "
+                "add a group column or drop --task"
             )
         keep_group = common.select_group(groups, task, "folder")
         keep = [i for i, group in enumerate(groups) if group == keep_group]
         ids, scores, splits, groups = ([values[i] for i in keep] for values in (ids, scores, splits, groups))
     folder = common.as_path(features) or root
-    common.require_dir(folder, "features", "point features= at the folder of <id>.npy files")
+    common.require_dir(folder, "features", "point --features at the folder of <id>.npy files")
     paths = common.locate_features(ids, folder, lambda video_id: [f"{video_id}.npy"], "folder", LABEL_FILE)
     sequences = common.load_sequences(paths)
     return FeatureSet.from_sequences(
         ids, sequences, np.asarray(scores, dtype=np.float64), splits, segments,
-        groups=groups, name="folder",
+        groups=groups, name="folder", target="score",
     )

@@ -232,7 +232,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     common.require_dir(root, "JIGSAWS", "check --root")
     feature_folder = common.as_path(features)
     if feature_folder is not None:
-        common.require_dir(feature_folder, "features", "point features= at a folder of <trial>.npy files")
+        common.require_dir(feature_folder, "features", "point --features at a folder of <trial>.npy files")
     tasks = find_tasks(root)
     if task is not None:
         chosen = common.select_group(list(tasks), task, "jigsaws")
@@ -265,7 +265,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         where = feature_folder or "<Task>/kinematics/AllGestures/"
         raise S4AQAError(
             f"jigsaws: none of the {listed} trials in the meta files of {', '.join(tasks)} has a "
-            f"{'feature' if feature_folder else 'kinematics'} file in {where}; check --root / features="
+            f"{'feature' if feature_folder else 'kinematics'} file in {where}; check --root / --features"
         )
     common.check_unique([t["trial"] for t in kept], [t["source"] for t in kept], "jigsaws")
 
@@ -286,5 +286,5 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         [t["trial"] for t in kept], sequences, scores, ["train"] * len(kept), segments,
         groups=[t["task"] for t in kept], meta=meta,
         aux={f"grs_{item}": items[:, i] for i, item in enumerate(GRS_ITEMS)},
-        name="jigsaws",
+        name="jigsaws", target=target,
     )

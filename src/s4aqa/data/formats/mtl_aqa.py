@@ -169,9 +169,9 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
             if target != "final_score":
                 raise S4AQAError(
                     f"{feature_path}: target {target!r} needs train_keys/test_keys in the pickle and "
-                    f"{ANNOTATION_FILES[0]} in {root}; use target='final_score'"
+                    f"{ANNOTATION_FILES[0]} in {root}; use --target final_score"
                 )
-            return FeatureSet.from_sequences(ids, sequences, scores, splits, segments, name="mtl_aqa")
+            return FeatureSet.from_sequences(ids, sequences, scores, splits, segments, name="mtl_aqa", target=target)
         labels = _labels(read_annotations(annotation_path), keys, annotation_path)
     else:
         annotation_path = _annotation_path(root)
@@ -185,7 +185,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         # labels first: a broken label file is reported before thousands of feature files are read
         labels = _labels(read_annotations(annotation_path), keys, annotation_path)
         common.require_dir(feature_path, "features",
-                           "put the per-clip <VV>_<CC>.npy files in root/features or pass features=")
+                           "put the per-clip <VV>_<CC>.npy files in root/features or pass --features FOLDER")
         paths = common.locate_features(
             ids, feature_path,
             lambda video_id: [f"{video_id}.npy", "_".join(str(int(p)) for p in video_id.split("_")) + ".npy"],
@@ -196,5 +196,5 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         ids, sequences, labels[target], splits, segments,
         meta={"difficulty": labels["difficulty"], "video": np.array([k[0] for k in keys], dtype=np.int64)},
         aux={name: labels[name] for name in AUX_LABELS},
-        name="mtl_aqa",
+        name="mtl_aqa", target=target,
     )

@@ -104,7 +104,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         rows, splits, groups = ([values[i] for i in keep] for values in (rows, splits, groups))
     ids = [row[0] for row in rows]
     folder = common.as_path(features) or root
-    common.require_dir(folder, "features", "point features= at the folder of <Video_Name>.npy files")
+    common.require_dir(folder, "features", "point --features at the folder of <Video_Name>.npy files")
     paths = common.locate_features(ids, folder, lambda video_id: [f"{video_id}.npy"], "rg",
                                    "train.txt/test.txt")
     return FeatureSet.from_sequences(
@@ -112,5 +112,5 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
         groups=groups,
         meta={"penalty": np.array([row[2] for row in rows]),
               "video_length": np.array([row[3] for row in rows])},
-        name="rg",
+        name="rg", target=target,
     )

@@ -48,6 +48,13 @@ class Row:
         value = self.metrics.get("test_spearman") if self.status == run_cache.OK else None
         return None if value is None or not math.isfinite(value) else float(value)
 
+    @property
+    def mae(self) -> float | None:
+        """The run's mean absolute test error in score units (None for runs cached before it
+        was recorded)."""
+        value = self.metrics.get("test_mae") if self.status == run_cache.OK else None
+        return None if value is None or not math.isfinite(value) else float(value)
+
     def group_value(self, group: str) -> float | None:
         if self.status != run_cache.OK:
             return None
@@ -82,9 +89,10 @@ def ordered(rows: Sequence[Row], field_name: str) -> list:
     return list(dict.fromkeys(getattr(r.config, field_name) for r in rows))
 
 
-def seed_values(rows: Iterable[Row], value: Callable[[Row], float | None] = lambda r: r.value
-                ) -> dict[int, float]:
-    """Per seed, the Fisher-z average of ``value`` over the seed's runs (all must be ok)."""
+def seed_values(rows: Iterable[Row], value: Callable[[Row], float | None] = lambda r: r.value,
+                average: Callable[[list[float]], float] = fisher_z_mean) -> dict[int, float]:
+    """Per seed, the ``average`` (Fisher z for correlations) of ``value`` over the seed's runs
+    (all must be ok)."""
     by_seed: dict[int, list[Row]] = defaultdict(list)
     for row in rows:
         by_seed[row.config.seed].append(row)
@@ -92,7 +100,7 @@ def seed_values(rows: Iterable[Row], value: Callable[[Row], float | None] = lamb
     for seed, members in sorted(by_seed.items()):
         values = [value(r) for r in members]
         if values and all(v is not None for v in values):
-            out[seed] = fisher_z_mean(values)
+            out[seed] = float(average(values))
     return out
 
 
@@ -114,8 +122,9 @@ class Cell:
     rows: list[Row]
 
     @staticmethod
-    def of(rows: list[Row], value: Callable[[Row], float | None] = lambda r: r.value) -> "Cell":
-        return Cell(seed_values(rows, value), rows)
+    def of(rows: list[Row], value: Callable[[Row], float | None] = lambda r: r.value,
+           average: Callable[[list[float]], float] = fisher_z_mean) -> "Cell":
+        return Cell(seed_values(rows, value, average), rows)
 
     @property
     def summary(self) -> Summary | None:

@@ -86,9 +86,10 @@ def write_section(protocol: Protocol, manifest: Mapping[str, Any], rows: list[Ro
     if manifest.get("missing_methods"):
         lines += [f"Not registered in this installation, so not run: "
                   f"{', '.join(manifest['missing_methods'])}.", ""]
-    if protocol.note:
-        lines += [protocol.note, ""]
     paper = protocol.paper if manifest["dataset"] == protocol.paper_dataset else None
+    note = " ".join(t for t in (protocol.note, protocol.paper_note if paper else "") if t)
+    if note:
+        lines += [note, ""]
     section = Section(protocol, manifest, rows, paper, figures, cache)
     lines += SECTIONS.get(protocol.kind)(section)
     return lines + problems(protocol, rows)
@@ -130,8 +131,10 @@ def table(s: Section) -> list[str]:
     for (target, ratio), members in by(s.rows, "target", "label_ratio").items():
         method_cells = cells(members)
         reference = method_cells.get(protocol.reference)
+        errors = {m: Cell.of(rows, lambda r: r.mae, np.mean)
+                  for (m,), rows in by(members, "method").items()}
         header = ["method", "test Spearman (mean ± std)",
-                  f"Δ vs {protocol.reference} [95% CI]", "n", "s/run"]
+                  f"Δ vs {protocol.reference} [95% CI]", "test MAE", "n", "s/run"]
         if s.paper is not None:
             header.append("paper")
         present = [m for m in methods if m in method_cells]
@@ -142,7 +145,8 @@ def table(s: Section) -> list[str]:
             cell = method_cells[method]
             row = [protocol.label(method), text,
                    "—" if method == protocol.reference else fmt_paired(cell, reference),
-                   str(len(cell.values)), fmt_seconds(cell.seconds)]
+                   fmt_summary(errors[method]), str(len(cell.values)),
+                   fmt_seconds(cell.seconds)]
             if s.paper is not None:
                 row.append(fmt(s.paper.get(ratio, {}).get(method)).replace("n/a", ""))
             body.append(row)

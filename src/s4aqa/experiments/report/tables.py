@@ -43,9 +43,7 @@ def fmt_paired(cell: Cell, reference: Cell | None) -> str:
     diff = cell.against(reference)
     if diff is None:
         return "n/a"
-    if diff.n < 2:
-        return f"{fmt(diff.mean, True)} (1 seed, no interval)"
-    return f"{fmt(diff.mean, True)} [{fmt(diff.low, True)}, {fmt(diff.high, True)}]"
+    return str(diff)
 
 
 def bold_best(texts: list[str], means: list[float | None]) -> list[str]:
@@ -80,7 +78,7 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 CSV_COLUMNS = ["protocol", "dataset", "target", "task", "fold", "method", "options",
                "label_ratio", "seed", "init", "test_spearman", "test_spearman_pooled",
-               "val_spearman", "n_labeled", "n_unlabeled", "n_test", "seconds", "status",
+               "test_mae", "val_spearman", "n_labeled", "n_unlabeled", "n_test", "seconds", "status",
                "message", "key"]
 
 
@@ -98,7 +96,7 @@ def results_frame(rows: Sequence[Row]) -> pd.DataFrame:
             "label_ratio": repr(float(c.label_ratio)), "seed": c.seed, "init": c.init,
             "test_spearman": m.get("test_spearman"),
             **{f"spearman_{g}": per_group.get(g) for g in groups},
-            "test_spearman_pooled": m.get("test_spearman_pooled"),
+            "test_spearman_pooled": m.get("test_spearman_pooled"), "test_mae": m.get("test_mae"),
             "val_spearman": m.get("val_spearman"), "n_labeled": m.get("n_labeled"),
             "n_unlabeled": m.get("n_unlabeled"), "n_test": m.get("n_test"),
             "seconds": r.seconds, "status": r.status, "message": r.message.replace("\n", " "),
