@@ -288,7 +288,6 @@ def timeline_pngs(explanation: Explanation, indices=None, titles=None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     indices = range(len(explanation.ids)) if indices is None else indices
     fig, ax = plt.subplots(figsize=(9, 3.2))
@@ -297,7 +296,7 @@ def timeline_pngs(explanation: Explanation, indices=None, titles=None):
         for n, index in enumerate(indices):
             ax.clear()
             title = titles[n] if titles else ""
-            _draw(ax, explanation, index, title, MaxNLocator)
+            _draw(ax, explanation, index, title)
             buffer = _io.BytesIO()
             fig.savefig(buffer, format="png", dpi=100)
             yield buffer.getvalue()
@@ -305,7 +304,7 @@ def timeline_pngs(explanation: Explanation, indices=None, titles=None):
         plt.close(fig)
 
 
-def _draw(ax, explanation: Explanation, index: int, title: str, MaxNLocator) -> None:
+def _draw(ax, explanation: Explanation, index: int, title: str) -> None:
     row = explanation.contributions[index]
     t = len(row)
     span = explanation.spans[index]
@@ -327,8 +326,8 @@ def _draw(ax, explanation: Explanation, index: int, title: str, MaxNLocator) -> 
         ax.annotate(f"{value:+.2f}", (left[seg] + width[seg] / 2, value), ha="center",
                     va="bottom" if value >= 0 else "top", fontsize=8)
     # few ticks: drawing them is most of a picture's cost
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=span is None))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.locator_params(axis="x", nbins=10, integer=span is None)
+    ax.locator_params(axis="y", nbins=6)
     ax.set_xlabel(label)
     ax.set_ylabel("points won (+) / lost (−)")
     ax.set_title(title or (f"{explanation.ids[index]}: predicted score "
