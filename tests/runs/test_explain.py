@@ -14,6 +14,7 @@ from s4aqa.runs.explain import (
     Explanation,
     deletion_test,
     explain,
+    explain_run,
     mean_reference,
     safe_name,
     timeline_png,
@@ -94,31 +95,37 @@ def _read(path):
         return list(csv.DictReader(handle))
 
 
-def _agreement(rows, data):
-    by_id = {}
-    for row in rows:
-        by_id.setdefault(row["id"], {})[int(row["segment"])] = float(row["contribution"])
-    truth = dict(zip(data.ids, data.meta["true_contribution"]))
-    values = [spearmanr([v[t] for t in range(16)], truth[vid])[0] for vid, v in by_id.items()]
-    return float(np.mean(values)), len(values)
-
-
 def test_explain_a_closed_form_run_end_to_end(tmp_path, capsys):
     run, out = tmp_path / "run", tmp_path / "explained"
     assert main(["train", "--dataset", "synthetic", "--method", "lap_rls", "--label-ratio",
                  "0.4", "--out", str(run)]) == 0
     capsys.readouterr()
-    assert main(["explain", "--run", str(run), "--out", str(out), "--top", "2"]) == 0
+    ids = "synthetic_00400,synthetic_00401,synthetic_00402"
+    assert main(["explain", "--run", str(run), "--ids", ids, "--out", str(out), "--top", "2"]) == 0
     printed = capsys.readouterr().out.splitlines()
     rows = _read(out / "segments.csv")
     assert list(rows[0]) == ["id", "segment", "contribution"]
-    assert len(rows) == 200 * 16
-    assert sum(line.startswith("synthetic_") and "top segments" in line for line in printed) == 200
+    assert len(rows) == 3 * 16
+    assert sum("top segments" in line for line in printed) == 3
     assert (out / "synthetic_00400.png").read_bytes()[:4] == b"\x89PNG"
-    # the generator knows every segment's true contribution: explain recovers some of it
-    # (random attributions: 0 +- 0.02 over 200 videos; the measured level is in docs/explain.md)
-    rho, count = _agreement(rows, make_staged_actions())
-    assert count == 200 and rho > 0.07
+
+
+@pytest.mark.parametrize("method, options", [("lap_rls", []), ("aa", FAST)])
+def test_explain_recovers_the_true_contributions_of_the_synthetic_stages(tmp_path, method,
+                                                                        options):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "synthetic", "--method", method, "--label-ratio", "0.4",
+                 *options, "--out", str(run)]) == 0
+    explanation = explain_run(run)  # the run's 200 test videos; the generator knows the truth
+    assert explanation.truth is not None and explanation.truth.shape == (200, 16)
+    rho = np.mean([spearmanr(c, t)[0] for c, t in zip(explanation.contributions,
+                                                      explanation.truth)])
+    # random attributions: 0 +- 0.02 over 200 videos; the measured level and why it is far
+    # from 1 on this generator: docs/explain.md
+    assert rho > 0.07
+    across = np.mean([np.corrcoef(explanation.contributions[:, t], explanation.truth[:, t])[0, 1]
+                      for t in range(16)])
+    assert across > 0.15
 
 
 def test_explain_ids_and_features_of_a_deep_run(tmp_path, capsys):
