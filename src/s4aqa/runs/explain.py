@@ -14,7 +14,8 @@ The reference (``reference``):
 - ``recovery``: the method's own recovery of the segment from the rest of the video, for a
   method that has one (``method.recovered_segments``: the MSFR decoder of ``s4aqa`` and its
   ``msfr`` variants, given the video with that segment masked). On the synthetic data, whose
-  true contributions are known, it agreed less with the truth than ``mean`` (docs/explain.md):
+  true contributions are known, it agreed no better with the truth than ``mean`` and worse
+  across videos (docs/explain.md):
   a recovery predicted from the other segments carries the same skill and so hides the part
   of a segment's quality that the rest of the video predicts.
 
