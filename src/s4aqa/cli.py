@@ -36,6 +36,7 @@ from s4aqa.features.weights import fetch_weights
 from s4aqa.methods.registry import METHODS
 from s4aqa.options import describe_options
 from s4aqa.runs.checkpoint import load_checkpoint
+from s4aqa.runs.explain import REFERENCES, explain_run, has_matplotlib, write_explanation
 from s4aqa.runs.run import (check_run_folder, load_data, predictions_csv, run_training,
                             write_run)
 from s4aqa.runs.score import score_videos
@@ -317,6 +318,62 @@ def cmd_extract(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+# ---- explain: where the points were won and lost (issue 27) ----------------------------------
+def cmd_explain(args: argparse.Namespace) -> int:
+    if args.top is not None and args.top < 1:
+        raise S4AQAError(f"--top must be at least 1, got {args.top}")
+    if args.features and args.videos:
+        raise S4AQAError("give --features or videos, not both")
+    files = _feature_paths(Path(args.features)) if args.features else None
+    videos = None
+    if args.videos:
+        videos = find_videos(args.videos)
+        if not videos:
+            raise S4AQAError("no videos given (or none found in the given folders)")
+    explanation = explain_run(args.run, files=files, videos=videos, ids=_split_list(args.ids),
+                              reference=args.reference, root=args.root, device=args.device,
+                              notify=_say, segments=args.segments, weights=args.weights)
+    pictures = has_matplotlib()
+    if not pictures:
+        _say("timeline pictures not drawn: matplotlib is not installed (pip install -e '.[report]')")
+    write_explanation(args.out, explanation, pictures=pictures)
+    for i, vid in enumerate(explanation.ids if args.top else []):
+        moved = ", ".join(f"{t} {value:+.3f}" for t, value in explanation.top(i, args.top))
+        print(f"{vid}: predicted {explanation.predicted[i]:.3f}; top segments {moved}")
+    print(f"{len(explanation.ids)} videos explained against the {explanation.reference} "
+          f"reference -> {Path(args.out) / 'segments.csv'}" + (" and a timeline per video"
+                                                               if pictures else ""))
+    return 0
+
+
+def _add_explain(command) -> None:
+    p = command("explain", "each segment's contribution to a run's predicted score, in score "
+                           "units, with a timeline picture per video (docs/explain.md)",
+                cmd_explain)
+    p.add_argument("videos", nargs="*", metavar="VIDEO",
+                   help="raw video files or folders, extracted as `score` does (default: the "
+                        "run's test videos)")
+    p.add_argument("--run", required=True, metavar="DIR", help="a run folder of `train`")
+    p.add_argument("--features", default=None, metavar="PATH",
+                   help="an .npy file or a folder of them instead of the run's test videos")
+    p.add_argument("--ids", action="append", default=None,
+                   help="comma-separated video ids to explain (of the run's dataset, or of "
+                        "the given features or videos)")
+    p.add_argument("--reference", choices=REFERENCES, default="mean",
+                   help="what a segment is replaced by: the labeled videos' mean segment at "
+                        "its position, or the method's recovery of it (s4aqa's MSFR decoder)")
+    p.add_argument("--top", type=int, default=None, metavar="K",
+                   help="print, per video, the K segments that moved the score most")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="folder for segments.csv and <id>.png")
+    p.add_argument("--segments", type=_segment_spec, default=None,
+                   help="with videos: how to cut them (default: as the run's training features)")
+    p.add_argument("--weights", default=None, help="with videos: I3D weights (default: the cache)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--root", default=None, metavar="PATH",
+                   help="where the run's dataset is now, if it moved")
+
+
 # ---- the parser --------------------------------------------------------------------------------
 def _add_backend(parser: argparse.ArgumentParser, gpus: str, gpus_help: str) -> None:
     """--backend, --address and a GPU share: where the work runs (docs/cluster.md)."""
@@ -481,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = command("report", "rebuild DIR/report.md from DIR's cached runs", cmd_report)
     report.add_argument("dir")
+    _add_explain(command)
     return parser
 
 

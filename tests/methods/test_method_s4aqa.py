@@ -178,3 +178,18 @@ def test_confidence_filter_trains_and_checks_its_range(data):
     for keep in (0, 1.5):
         with pytest.raises(S4AQAError, match="cons_keep"):
             create("s4aqa", {"cons_keep": keep})
+
+
+def test_recovered_segments_for_explain(data):
+    labeled, unlabeled, _, test = _parts(data)
+    method = create("aa+msfr", {**FAST, "members": 2}).fit(labeled, unlabeled)
+    recovered = method.recovered_segments(test.features[:3])
+    assert recovered.shape == test.features[:3].shape and np.isfinite(recovered).all()
+    # in feature units, not standardised ones: after 40 steps about as far from the true
+    # segments as the labeled mean segment is
+    near = np.abs(recovered - test.features[:3]).mean()
+    far = np.abs(labeled.features.mean(axis=0) - test.features[:3]).mean()
+    assert 0.5 * far < near < 1.5 * far
+    assert create("aa", FAST).fit(labeled).recovered_segments(test.features[:3]) is None
+    teacher = create("aa+msfr", {**FAST, "steps": 2, "recover_target": "teacher"})
+    assert teacher.fit(labeled, unlabeled).recovered_segments(test.features[:1]) is None

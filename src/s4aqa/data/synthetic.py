@@ -97,9 +97,31 @@ def make_staged_actions(
     split = np.array(["train"] * n_train + ["test"] * n_test, dtype=object)
     ids = [f"synthetic_{i:05d}" for i in range(n)]
     groups = np.array(names, dtype=object)[group_index] if names else None
+    meta = {"length": np.full(n, segments), "skill": skill,
+            **_truth(quality, stage_weights, profile, segments_per_stage)}
     return FeatureSet(ids=ids, features=features, scores=scores, split=split, groups=groups,
-                      meta={"length": np.full(n, segments), "skill": skill},
-                      name="synthetic")
+                      meta=meta, name="synthetic")
+
+
+def _truth(quality: np.ndarray, stage_weights: np.ndarray, profile: np.ndarray,
+           segments_per_stage: int) -> dict[str, np.ndarray]:
+    """What the generator knows of each video and no method reads (per-video rows, so that
+    selecting videos keeps them): ``stage_quality`` (N, K), ``stage_weight`` (N, K) the score
+    points one unit of a stage's quality is worth, ``segment_stage`` (N, T) each segment's
+    stage, and ``true_contribution`` (N, T): each stage's weight x (its quality - the mean
+    quality over the generated videos), shared over its segments by the temporal profile that
+    writes it into their features, in score units. Its sum over a video's segments is the
+    video's noise-free score minus the mean noise-free score. Computed after every random draw,
+    so the features and scores are those of before."""
+    n, stages = quality.shape
+    points = 5.0 * 2 * stage_weights / stage_weights.sum()  # the score's formula, per stage
+    share = profile / profile.sum()
+    stage_part = (quality - quality.mean(axis=0, keepdims=True)) * points[None]
+    contribution = (stage_part[:, :, None] * share[None, None, :]).reshape(n, -1)
+    segment_stage = np.repeat(np.arange(stages), segments_per_stage)
+    return {"stage_quality": quality.copy(), "stage_weight": np.tile(points, (n, 1)),
+            "segment_stage": np.tile(segment_stage, (n, 1)),
+            "true_contribution": contribution}
 
 
 def _orthonormal(rng: np.random.Generator, dim: int, count: int) -> np.ndarray:

@@ -100,6 +100,12 @@ class Method:
         """Video representations (N, H), for figures such as the t-SNE of Fig. 4."""
         raise S4AQAError(f"method '{self.label}' has no learned representation to show")
 
+    def recovered_segments(self, features: np.ndarray | FeatureSet) -> np.ndarray | None:
+        """For `s4aqa explain`'s ``recovery`` reference: (N, T, D) the method's recovery of each
+        segment from the rest of its video (segment t masked), in the input's units; None
+        when the method recovers nothing."""
+        return None
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 

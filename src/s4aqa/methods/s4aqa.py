@@ -42,10 +42,12 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s4aqa.methods._pooling import as_array, check_shape
 from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
 from s4aqa.methods.registry import register
 from s4aqa.models import Discriminator, RecoveryDecoder, reverse_gradient
@@ -189,6 +191,30 @@ class S4AQA(DeepMethod):
             teacher = self.modules["teacher"]
             return teacher["regressor"](teacher["encoder"](x))
         return super().predict_normalised(x)
+
+    def recovered_segments(self, features):
+        """Φ's recovery of each segment with that segment alone masked, in feature units,
+        averaged over the members (None without MSFR or when Φ recovers teacher tokens)."""
+        o = self.options
+        if not o.msfr or o.recover_target != "feature" or self.modules is None:
+            return None
+        array = as_array(features)
+        check_shape(array, self.shape, self.label)
+        n, segments, dim = array.shape
+        eye = torch.eye(segments, dtype=torch.bool, device=self.device)
+        positions = torch.arange(segments, device=self.device)[:, None]
+        out = np.zeros((n, segments, dim), dtype=np.float64)
+        with torch.no_grad():
+            for member in self.members:
+                member.modules.eval()
+                mean = member.modules["feature_mean"].value
+                std = member.modules["feature_std"].value
+                for i in range(n):
+                    x = member.to_input(array[i:i + 1]).expand(segments, -1, -1)
+                    tokens = member.modules["encoder"].tokens(x, eye)
+                    rec = member.recovered(tokens, x, positions).recovered[:, 0]  # (T, D)
+                    out[i] += (rec * std + mean).cpu().numpy()
+        return (out / len(self.members)).astype(np.float32)
 
     def reversal_strength(self, progress: float) -> float:
         o = self.options
