@@ -78,6 +78,11 @@ class RunConfig:
         if self.segments is not None and int(self.segments) < 1:
             raise S4AQAError(f"--segments {self.segments}: use a whole number >= 1")
 
+    @property
+    def method_seed(self) -> int:
+        """The seed a run's method is created with: one per (seed, init)."""
+        return int(self.seed) * 1000 + int(self.init)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -67,6 +67,13 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def strip_prefix(tensors: dict[str, Any], prefix: str, nested: bool = True) -> dict[str, Any]:
+    """The entries of ``tensors`` named ``prefix...``, with the prefix taken off (``nested``
+    False: only names with no further '/' after it)."""
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)
+            and (nested or "/" not in k[len(prefix):])}
+
+
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array), allow_pickle=False)

@@ -35,7 +35,7 @@ class FakeRidge(Method):
     def fit(self, labeled, unlabeled=None, validation=None):
         from sklearn.linear_model import Ridge
 
-        self.check_unlabeled(unlabeled)
+        self.unlabeled_for(unlabeled)
         self.model = Ridge(alpha=self.options.alpha).fit(labeled.features.mean(axis=1),
                                                          labeled.scores)
         return self

@@ -21,7 +21,7 @@ def test_members_are_networks_from_other_seeds_and_the_prediction_is_the_blend(b
     assert len(blended.members) == 3 and blended.members[0] is blended
     seeds = [m.init_seed() for m in blended.members]
     assert len(set(seeds)) == 3 and seeds[0] == blended.seed
-    alone = [m._batched(test, m.predict_normalised) for m in blended.members]
+    alone = [m.batched(test, m.forward_normalised) for m in blended.members]
     assert np.abs(alone[0] - alone[1]).max() > 1e-3  # other initialisations, other networks
     expected = 0.5 * np.mean(alone, axis=0) + 0.5 * blended.partner.predict_normalised(test)
     np.testing.assert_allclose(blended.predict(test),
@@ -42,7 +42,7 @@ def test_plain_is_one_network_alone(staged, deep_tiny):
     plain.fit(staged["labeled"], None, None)
     assert plain.members == [plain] and plain.partner is None
     np.testing.assert_allclose(plain.predict(staged["test"]),
-                               plain._batched(staged["test"], plain.predict_normalised)
+                               plain.batched(staged["test"], plain.forward_normalised)
                                * plain.score_std + plain.score_mean)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from s4aqa.methods.registry import create
 from s4aqa.training.hooks import Checkpoint
+from s4aqa.training.loop import Trainer
 
 
 class _Killed(Exception):
@@ -16,9 +17,11 @@ class _Killed(Exception):
 
 def _fit_with_state(name, options, staged, state_dir):
     method = create(name, options, seed=0)
-    method.hooks.append(Checkpoint(state_dir, {"settings": "run", "data": "data"}, every=20))
+    checkpoint = Checkpoint(state_dir, {"settings": "run", "data": "data"}, every=20)
     unlabeled = staged["unlabeled"] if method.uses_unlabeled else None
-    return method.fit(staged["labeled"], unlabeled, staged["validation"])
+    method.fit(staged["labeled"], unlabeled, staged["validation"], trainer=Trainer([checkpoint]))
+    method.checkpoint = checkpoint
+    return method
 
 
 @pytest.mark.parametrize("name, die_at", [
@@ -48,4 +51,4 @@ def test_pseudo_label_students_do_not_resume_from_their_teacher(fit, staged, dee
     reference = fit("pseudo_label")
     method = _fit_with_state("pseudo_label", deep_tiny, staged, tmp_path)
     np.testing.assert_array_equal(method.predict(staged["test"]), reference.predict(staged["test"]))
-    assert method.hooks[0].key == {"settings": "run", "data": "data"}
+    assert method.checkpoint.key == {"settings": "run", "data": "data"}

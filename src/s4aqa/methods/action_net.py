@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
 from s4aqa.models import Regressor
 from s4aqa.options import choice, require
@@ -121,4 +121,4 @@ class ActionNet(DeepMethod):
     def attention(self, features):
         """Per-segment attention weights (N, T) of the trained model."""
         encoder = self.modules["encoder"]
-        return self._batched(features, lambda x: encoder.attention(encoder.tokens(x)))
+        return self.batched(features, lambda x: encoder.attention(encoder.tokens(x)))

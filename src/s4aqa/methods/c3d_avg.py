@@ -33,7 +33,7 @@ from torch import nn
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
 from s4aqa.models import Regressor, mlp
 

@@ -70,7 +70,6 @@ def knn_predict(distances: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray
 class COREG(Method):
     description = "co-training of two kNN regressors on pooled features (Zhou & Li 2005)"
     Options = COREGOptions
-    semi_supervised = True
     version = 2  # 2: trains on the validation slice too (it selects nothing on it)
 
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
@@ -86,7 +85,7 @@ class COREG(Method):
 
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
             validation: FeatureSet | None = None) -> "COREG":
-        unlabeled = self.check_unlabeled(unlabeled)
+        unlabeled = self.unlabeled_for(unlabeled)
         o = self.options
         if unlabeled is not None and (unlabeled.dim != labeled.dim
                                       or unlabeled.num_segments != labeled.num_segments):

@@ -51,7 +51,7 @@ class LapRLS(Method):
     description = ("Laplacian-regularised least squares: a neighbourhood graph over all "
                    "training videos, strength chosen by leave-one-out (Belkin et al. 2006)")
     Options = LapRLSOptions
-    semi_supervised = True
+    unlabeled_required = False  # unlabeled videos help but are not required
 
     def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)
@@ -64,18 +64,14 @@ class LapRLS(Method):
     def unmet_needs(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> str | None:
         if len(labeled) < 3:
             return "lap_rls needs at least 3 labeled videos for its leave-one-out selection"
-        return None  # unlabeled videos help but are not required
-
-    def check_unlabeled(self, unlabeled: FeatureSet | None) -> FeatureSet | None:
-        return unlabeled if self.uses_unlabeled and unlabeled is not None and len(unlabeled) \
-            else None
+        return None
 
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
             validation: FeatureSet | None = None) -> "LapRLS":
         unmet = self.unmet_needs(labeled, unlabeled)
         if unmet:
             raise S4AQAError(unmet)
-        self.model.fit(labeled, self.check_unlabeled(unlabeled))
+        self.model.fit(labeled, self.unlabeled_for(unlabeled))
         self.history = self.model.history
         return self
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 
 from s4aqa.data.featureset import FeatureSet
-from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
+from s4aqa.methods.base import unlabeled_option
+from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, require
 
@@ -50,7 +51,6 @@ class PseudoLabelOptions(DeepOptions):
 class PseudoLabel(DeepMethod):
     description = "a teacher labels the unlabeled videos; a student trains on both (Lee 2013)"
     Options = PseudoLabelOptions
-    semi_supervised = True
     # several training phases with pseudo-labels in between: one run at a time, not grouped
     groupable = False
 
@@ -58,8 +58,8 @@ class PseudoLabel(DeepMethod):
         super().__init__(options, seed, device)
         self.pseudo: dict[str, torch.Tensor] | None = None
 
-    def train_phases(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
-                     validation: FeatureSet | None) -> None:
+    def train(self, trainer, labeled: FeatureSet, unlabeled: FeatureSet | None,
+              validation: FeatureSet | None) -> None:
         history = []
         try:
             # with the option unlabeled off there is nothing to label: the teacher alone
@@ -72,7 +72,7 @@ class PseudoLabel(DeepMethod):
                         self.reset_networks(labeled, unlabeled, validation)
                 # the teacher (phase 0) trains on the labeled videos only; resumable state
                 # belongs to one phase, so a student never resumes from its teacher's state
-                self.train_members(labeled, unlabeled if phase else None, validation,
+                self.train_members(trainer, labeled, unlabeled if phase else None, validation,
                                    phase=f"student {phase}" if phase else "teacher")
                 history += [{"phase": phase, **r} for r in self.history]
         finally:
@@ -92,7 +92,7 @@ class PseudoLabel(DeepMethod):
             for member in self.members:
                 x = member.to_input(unlabeled.features)
                 member.modules.train()
-                samples = torch.stack([member.predict_normalised(x)
+                samples = torch.stack([member.forward_normalised(x)
                                        for _ in range(self.options.mc_samples)])
                 member.modules.eval()
                 variances.append(samples.var(dim=0))

@@ -48,7 +48,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from s4aqa.methods._pooling import as_array, check_shape
-from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
+from s4aqa.methods.base import unlabeled_option
+from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
 from s4aqa.models import Discriminator, RecoveryDecoder, reverse_gradient
 from s4aqa.options import choice, require
@@ -136,7 +137,6 @@ class S4AQA(DeepMethod):
     # 2: the blend with the graph is centred on the labeled videos (scores were shifted by the
     # unlabeled videos' mean); ranks, and so every Spearman, are unchanged
     version = 2
-    semi_supervised = True
 
     @property
     def uses_unlabeled(self) -> bool:  # aa ignores the unlabeled set
@@ -186,11 +186,11 @@ class S4AQA(DeepMethod):
         return pairs, self.options.ema_decay
 
     @torch.no_grad()
-    def predict_normalised(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_normalised(self, x: torch.Tensor) -> torch.Tensor:
         if self.options.predict_with == "teacher":
             teacher = self.modules["teacher"]
             return teacher["regressor"](teacher["encoder"](x))
-        return super().predict_normalised(x)
+        return super().forward_normalised(x)
 
     def recovered_segments(self, features):
         """Φ's recovery of each segment with that segment alone masked, in feature units,

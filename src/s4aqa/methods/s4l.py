@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
+from s4aqa.methods.base import unlabeled_option
+from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
 from s4aqa.models import mlp
 from s4aqa.options import choice, require
@@ -72,7 +73,6 @@ def chunk_orders(segments: int, chunks: int) -> torch.Tensor:
 class S4L(DeepMethod):
     description = "a segment-order pretext task trained jointly with the regression (S4L)"
     Options = S4LOptions
-    semi_supervised = True
 
     def __init__(self, options, seed: int = 0, device: str = "cpu") -> None:
         super().__init__(options, seed, device)

@@ -100,7 +100,7 @@ class SVR(Method):
     # ---- fit / predict ----------------------------------------------------------------------
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
             validation: FeatureSet | None = None) -> "SVR":
-        self.check_unlabeled(unlabeled)
+        self.unlabeled_for(unlabeled)
         if len(labeled) < 2:
             raise S4AQAError("SVR needs at least 2 labeled videos")
         self.shape = (labeled.num_segments, labeled.dim)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from s4aqa.data.featureset import FeatureSet
-from s4aqa.methods.base import DeepMethod, DeepOptions
+from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
 from s4aqa.models import Regressor
 from s4aqa.options import choice, require
@@ -94,7 +94,7 @@ class USDL(DeepMethod):
         return kl, {"kl": kl}
 
     @torch.no_grad()
-    def predict_normalised(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_normalised(self, x: torch.Tensor) -> torch.Tensor:
         head = self.modules["regressor"]
         return head.read_out(head(self.modules["encoder"](x)), self.options.predict_by)
 
@@ -102,7 +102,7 @@ class USDL(DeepMethod):
     def distribution(self, features) -> np.ndarray:
         """Predicted probabilities (N, bins) and, via ``score_bins``, where the bins lie."""
         head = self.modules["regressor"]
-        return self._batched(features, lambda x: torch.softmax(head(self.modules["encoder"](x)), 1))
+        return self.batched(features, lambda x: torch.softmax(head(self.modules["encoder"](x)), 1))
 
     def score_bins(self) -> np.ndarray:
         """Bin centres in the dataset's score units."""

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from s4aqa.methods.base import DeepMethod, DeepOptions, unlabeled_option
+from s4aqa.methods.base import unlabeled_option
+from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, require
 
@@ -56,7 +57,6 @@ def _unit(d: torch.Tensor) -> torch.Tensor:
 class VAT(DeepMethod):
     description = "virtual adversarial training on the segment features (Miyato et al.)"
     Options = VATOptions
-    semi_supervised = True
     # the power iteration differentiates inside the loss, which vmapped (grouped) training
     # does not support: one run at a time
     groupable = False

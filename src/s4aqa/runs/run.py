@@ -33,7 +33,9 @@ from s4aqa.methods.registry import create, method_options
 from s4aqa.runs.checkpoint import save_checkpoint
 from s4aqa.runs.identity import run_key
 from s4aqa.training.hooks import STATE_FILE, Checkpoint, Progress
-from s4aqa.training.loop import train
+from s4aqa.methods.base import Method
+from s4aqa.methods.deep import DeepMethod
+from s4aqa.training.loop import Trainer
 from s4aqa.training.metrics import evaluate
 from s4aqa.threads import available_cores, check_threads, limited_threads
 from s4aqa.training.stacked import can_group
@@ -130,7 +132,7 @@ def prepare(config: RunConfig, data: FeatureSet | None = None):
     data = load_data(config) if data is None else data
     if not np.any(data.split == "test"):
         raise no_test_videos(data)
-    method = create(config.method, config.options, seed=config.seed * 1000 + config.init,
+    method = create(config.method, config.options, seed=config.method_seed,
                     device=config.device)
     split = split_of(config, data, need_validation=method.uses_validation)
     if not split.test:  # a --shift may leave out the groups of every test video
@@ -167,18 +169,28 @@ def run_training(config: RunConfig, data: FeatureSet | None = None,
     if notify is not None:
         for line in caveats(data, split, sets):
             notify(line)
+    hooks = []
     if state_dir is not None:
         if fresh:
             (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
         key = {"settings": run_key(config) + "/" + config.device, "data": data.fingerprint()}
-        method.hooks.append(Checkpoint(state_dir, key, notify=notify))
+        hooks.append(Checkpoint(state_dir, key, notify=notify))
     if progress is not False:
-        method.hooks.append(Progress(config.method, enabled=progress))
+        hooks.append(Progress(config.method, enabled=progress))
     started = time.perf_counter()
     with limited_threads(config.threads):
-        method.fit(*sets)
+        train_method(method, sets, hooks)
         seconds = time.perf_counter() - started
         return _evaluated(config, data, split, method, sets, {"train_seconds": seconds})
+
+
+def train_method(method: Method, sets, hooks=()) -> None:
+    """How any method trains in a run: a deep method through its lifecycle with a Trainer
+    that holds the run's hooks (saving and resuming, progress), any other by its ``fit``."""
+    if isinstance(method, DeepMethod):
+        method.fit(*sets, trainer=Trainer(hooks))
+    else:
+        method.fit(*sets)
 
 
 def caveats(data: FeatureSet, split: Split, sets) -> list[str]:
@@ -230,17 +242,18 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
     if len(configs) == 1 or not can_group(methods):
         return [run_training(c, data) for c in configs]
     data = prepared[0][0]
-    members, member_sets = [], []
+    # the lifecycle of each method, with one Trainer stacking every member of every run
+    networks, network_sets, trained = [], [], []
     for method, (labeled, unlabeled, validation) in zip(methods, (p[3] for p in prepared)):
-        unlabeled = method.check_unlabeled(unlabeled)  # as fit does: supervised reads none
-        method.prepare(labeled, unlabeled, validation, compile=False)
-        members += method.members  # every member of every run: one stacked model
-        member_sets += [(labeled, unlabeled, validation)] * len(method.members)
+        unlabeled = method.unlabeled_for(unlabeled)
+        networks += method.begin(labeled, unlabeled, validation, compile=False)
+        network_sets += [(labeled, unlabeled, validation)] * len(method.members)
+        trained.append((labeled, unlabeled))
     started = time.perf_counter()
     with limited_threads(configs[0].threads):
-        train(members, *map(list, zip(*member_sets)))
-        for method, (labeled, unlabeled, _) in zip(methods, (p[3] for p in prepared)):
-            method.finish(labeled, method.check_unlabeled(unlabeled))
+        Trainer(stack=True).train(networks, *map(list, zip(*network_sets)))
+        for method, (labeled, unlabeled) in zip(methods, trained):
+            method.end(labeled, unlabeled)
         seconds = (time.perf_counter() - started) / len(configs)
         return [_evaluated(as_run(config, data), data, split, method, sets,
                            {"train_seconds": seconds, "grouped": len(configs)})

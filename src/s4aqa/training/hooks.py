@@ -23,9 +23,12 @@ from safetensors.torch import load_file, save
 from tqdm import tqdm
 
 from s4aqa import io
+from s4aqa.io import strip_prefix
 from s4aqa.training.metrics import spearman
 
 STATE_FILE = "train_state.safetensors"
+# 2: hooks' states filed by their name (1: by their position in the loop's list)
+STATE_FORMAT = "2"
 
 
 class Hook:
@@ -85,14 +88,14 @@ class Evaluation(Hook):
         self.histories: list[list[dict]] = [[] for _ in range(count)]
         self.best_score = [-math.inf] * count
         self.best: list[Any] = [None] * count
-        self.select = loop.options.select == "best" and loop.group.validation is not None
+        self.select = loop.schedule.select == "best" and loop.group.validation is not None
 
     def after_step(self, loop, step, parts) -> None:
         for name, value in parts.items():
             self.running[name] = self.running.get(name, 0.0) + value
         self.since += 1
         last = step == loop.steps - 1
-        if (step + 1) % max(int(loop.options.eval_every), 1) and not last:
+        if (step + 1) % max(int(loop.schedule.eval_every), 1) and not last:
             return
         group = loop.group
         records = [{"step": step + 1, **{k: float(v[i]) / self.since
@@ -123,14 +126,12 @@ class Evaluation(Hook):
                          "best_score": [repr(s) for s in self.best_score]}
 
     def load(self, tensors, values) -> None:
-        self.running = {k[8:]: v for k, v in tensors.items() if k.startswith("running/")}
+        self.running = strip_prefix(tensors, "running/")
         self.since = int(values["since"])
         self.histories = values["histories"]
         self.best_score = [float(s) for s in values["best_score"]]
         for i in range(len(self.best)):
-            prefix = f"best/{i}/"
-            snapshot = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            self.best[i] = snapshot or None
+            self.best[i] = strip_prefix(tensors, f"best/{i}/") or None
 
 
 # what each part of a resume key covers, for the line that says why a state was not used
@@ -157,8 +158,14 @@ class Checkpoint(Hook):
     def _key(self, loop) -> dict[str, str]:
         return {**self.key, **({"phase": loop.phase} if loop.phase else {})}
 
-    def _others(self, loop) -> list[Hook]:
-        return [hook for hook in loop.hooks if hook is not self]
+    def _others(self, loop) -> dict[str, Hook]:
+        """The loop's other hooks by name (the class name; a second of a kind gets #2 ...)."""
+        named: dict[str, Hook] = {}
+        for hook in loop.hooks:
+            if hook is not self:
+                name = type(hook).__name__
+                named[name if name not in named else f"{name}#{len(named)}"] = hook
+        return named
 
     def start(self, loop) -> None:
         self._catch_interrupt()
@@ -171,6 +178,10 @@ class Checkpoint(Hook):
         except (SafetensorError, OSError, ValueError):
             self.notify(f"not resuming from {self.path}: the file is damaged; training from "
                         "the start")
+            return
+        if metadata.get("format") != STATE_FORMAT:
+            self.notify(f"not resuming from {self.path}: it was saved by an older s4aqa "
+                        f"(state format {metadata.get('format', '1')}); training from the start")
             return
         saved = {k[4:]: v for k, v in metadata.items() if k.startswith("key/")}
         reason = _stale(saved, self._key(loop))
@@ -223,12 +234,13 @@ class Checkpoint(Hook):
         if loop.device.type == "cuda":
             tensors["rng/cuda"] = torch.cuda.get_rng_state(loop.device)
         values = {}
-        for number, hook in enumerate(self._others(loop)):
+        for name, hook in self._others(loop).items():
             hook_tensors, hook_values = hook.state()
-            tensors.update({f"hook{number}/{k}": v for k, v in hook_tensors.items()})
-            values[f"hook{number}"] = hook_values
+            tensors.update({f"hook/{name}/{k}": v for k, v in hook_tensors.items()})
+            values[name] = hook_values
         tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         metadata = {
+            "format": STATE_FORMAT,
             **{f"key/{name}": value for name, value in self._key(loop).items()},
             "step": str(step),
             "hooks": json.dumps(values),
@@ -240,7 +252,7 @@ class Checkpoint(Hook):
 
     def _restore(self, loop, tensors, metadata) -> None:
         device = loop.device
-        loop.group.load_state({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+        loop.group.load_state(strip_prefix(tensors, "model/"))
         state: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
             if key.startswith("optim/"):
@@ -258,10 +270,9 @@ class Checkpoint(Hook):
         if "rng/cuda" in tensors and device.type == "cuda":
             torch.cuda.set_rng_state(tensors["rng/cuda"], device)
         values = json.loads(metadata["hooks"])
-        for number, hook in enumerate(self._others(loop)):
-            prefix = f"hook{number}/"
-            hook.load({k[len(prefix):]: v.to(device) for k, v in tensors.items()
-                       if k.startswith(prefix)}, values.get(f"hook{number}", {}))
+        for name, hook in self._others(loop).items():
+            hook.load({k: v.to(device) for k, v in strip_prefix(tensors, f"hook/{name}/").items()},
+                      values.get(name, {}))
         loop.start = int(metadata["step"])
         self.notify(f"resuming from step {loop.start} of {loop.steps}{_phase(loop)} "
                     f"({self.path})")

@@ -1,26 +1,27 @@
-"""The one training loop of every deep method.
+"""The one training loop of every deep method, its schedule and its trainer.
 
-A group of models of one method trains in lock step; a single run is a group of one. Features
-and scores live on the device for the whole run and batches are drawn by index with a seeded
+A group of networks trains in lock step; a single network is a group of one. Features and
+scores live on the device for the whole run and batches are drawn by index with a seeded
 generator: no DataLoader, no per-step host-to-device copies, and no synchronisation inside the
-loop except at evaluation points. What is done around the steps is a hook (``hooks``): the
-moving-average teacher, evaluation on the validation slice with model selection and the log,
-saving and resuming training state, progress. The loop adds the first two itself; the run layer
-adds the others.
+loop except at evaluation points. What is done around the steps is a hook: the loop adds the
+moving-average teacher and evaluation (with model selection and the log) itself; a
+``Trainer`` is given the others (saving and resuming state, progress) as arguments.
 
-A group of one steps its model directly (``Single``); a larger group stacks its models' weights
-and steps them as one vectorised model (``stacked.Stacked``).
+``Schedule`` is how long and how fast a network trains; the loop reads it, never a method's
+options. A group of one steps its network directly (``Single``); a larger group stacks the
+weights and steps them as one vectorised model (``stacked.Stacked``).
 
-What the loop needs of a deep method (``methods.base.DeepMethod``): ``modules`` (built),
-``options`` (steps, lr, weight_decay, schedule, batch_labeled, batch_unlabeled, eval_every,
-select), ``device``, ``init_seed()``, ``labeled_tensors`` / ``unlabeled_tensors`` /
-``to_input``, ``loss(labeled, unlabeled, progress)``, ``predict_normalised`` and
-``moving_average()``; it sets ``history``.
+What the loop needs of a network (``methods.network.Network``): ``modules`` (built),
+``device``, ``init_seed()``, ``labeled_tensors`` / ``unlabeled_tensors`` / ``to_input``,
+``loss(labeled, unlabeled, progress)``, ``forward_normalised`` and ``moving_average()``; it
+sets ``history``.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ import torch
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
 from s4aqa.training.hooks import Evaluation, Hook, MovingAverage
-from s4aqa.training.stacked import Stacked
+from s4aqa.training.stacked import Stacked, can_group
 
 
 def draw(tensors: dict[str, torch.Tensor], size: int, generator: torch.Generator) -> dict:
@@ -39,12 +40,38 @@ def draw(tensors: dict[str, torch.Tensor], size: int, generator: torch.Generator
     return {k: v[index] for k, v in tensors.items()}
 
 
-def make_optimizer(parameters, options):
-    """AdamW with the options' learning rate and weight decay, and the optional cosine schedule."""
-    optimizer = torch.optim.AdamW(parameters, lr=options.lr, weight_decay=options.weight_decay)
+@dataclass(frozen=True)
+class Schedule:
+    """How a network trains: steps, AdamW's learning rate (constant or cosine) and weight
+    decay, batch sizes, how often it is evaluated, and which step it keeps (``select``: the
+    last, or the best validation Spearman)."""
+
+    steps: int = 200
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    lr_schedule: str = "constant"
+    batch_labeled: int = 16
+    batch_unlabeled: int = 16
+    eval_every: int = 20
+    select: str = "last"
+
+    @classmethod
+    def of(cls, options: Any) -> "Schedule":
+        """The schedule an options object holds (fields of the same names; ``schedule`` is
+        the learning-rate schedule)."""
+        values = {f.name: getattr(options, f.name) for f in dataclasses.fields(cls)
+                  if hasattr(options, f.name)}
+        if hasattr(options, "schedule"):
+            values["lr_schedule"] = options.schedule
+        return cls(**values)
+
+
+def make_optimizer(parameters, schedule: Schedule):
+    """AdamW with the schedule's learning rate and weight decay, and the optional cosine."""
+    optimizer = torch.optim.AdamW(parameters, lr=schedule.lr, weight_decay=schedule.weight_decay)
     scheduler = None
-    if options.schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(int(options.steps), 1))
+    if schedule.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(int(schedule.steps), 1))
     return optimizer, scheduler
 
 
@@ -78,11 +105,10 @@ class Single:
     def train(self) -> None:
         self.method.modules.train()
 
-    def loss(self, generator: torch.Generator, progress: float):
+    def loss(self, schedule: Schedule, generator: torch.Generator, progress: float):
         """(loss to minimise, {part: (1,) values}) on a fresh batch."""
-        options = self.method.options
-        batch_l = draw(self.labeled, options.batch_labeled, generator)
-        batch_u = (draw(self.unlabeled, options.batch_unlabeled, generator)
+        batch_l = draw(self.labeled, schedule.batch_labeled, generator)
+        batch_u = (draw(self.unlabeled, schedule.batch_unlabeled, generator)
                    if self.unlabeled is not None else None)
         loss, parts = self.method.loss(batch_l, batch_u, progress)
         return loss, {k: v.detach().reshape(1) for k, v in parts.items()}
@@ -90,7 +116,7 @@ class Single:
     def predict_validation(self) -> list[np.ndarray]:
         self.method.modules.eval()
         with torch.no_grad():
-            return [self.method.predict_normalised(self.val_x).float().cpu().numpy()]
+            return [self.method.forward_normalised(self.val_x).float().cpu().numpy()]
 
     def snapshot(self, member: int) -> Any:
         return copy.deepcopy(self.method.modules.state_dict())
@@ -110,16 +136,16 @@ class Single:
 class Loop:
     """The state of one training: its group, optimiser, generator, step and hooks."""
 
-    def __init__(self, group, hooks: Sequence[Hook], phase: str = "") -> None:
+    def __init__(self, group, schedule: Schedule, hooks: Sequence[Hook], phase: str = "") -> None:
         first = group.methods[0]
         self.group = group
-        self.options = first.options
-        self.steps = int(self.options.steps)
+        self.schedule = schedule
+        self.steps = int(schedule.steps)
         self.device = first.device
         self.phase = phase
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(first.init_seed() + 1)
-        self.optimizer, self.scheduler = make_optimizer(group.parameters(), self.options)
+        self.optimizer, self.scheduler = make_optimizer(group.parameters(), schedule)
         self.start = 0
         self.hooks = list(hooks)
 
@@ -129,7 +155,8 @@ class Loop:
                 hook.start(self)
             for step in range(self.start, self.steps):
                 self.group.train()
-                loss, parts = self.group.loss(self.generator, step / max(self.steps, 1))
+                loss, parts = self.group.loss(self.schedule, self.generator,
+                                              step / max(self.steps, 1))
                 optimizer_step(self.optimizer, self.scheduler, loss)
                 self.loss = loss.detach()
                 for hook in self.hooks:
@@ -141,16 +168,37 @@ class Loop:
                 hook.close(self)
 
 
-def train(methods: Sequence, labeled: Sequence[FeatureSet],
-          unlabeled: Sequence[FeatureSet | None], validation: Sequence[FeatureSet | None], *,
-          hooks: Sequence[Hook] = (), phase: str = "") -> None:
-    """Train ``methods`` (built by their ``setup``) for ``options.steps`` steps, one per
-    labeled / unlabeled / validation set; each ends as if trained alone. ``phase`` names a
-    phase of a method that trains several times (resumable state belongs to one phase)."""
-    if len({int(m.options.steps) for m in methods}) != 1:
-        raise S4AQAError("grouped runs must share the number of steps")
-    if len(methods) == 1:
-        group = Single(methods[0], labeled[0], unlabeled[0], validation[0])
-    else:
-        group = Stacked(methods, labeled, unlabeled, validation)
-    Loop(group, [MovingAverage(), Evaluation(), *hooks], phase).run()
+class Trainer:
+    """Trains networks with a ``schedule`` and ``hooks`` (besides the loop's own): each alone,
+    or all as one stacked model (``stack``: always, never, or "auto": on a GPU, where stacking
+    saves kernel launches; on a CPU thread it saves nothing). Every network ends as if trained
+    alone. ``schedule`` None: the first network's own (``network.schedule``)."""
+
+    def __init__(self, hooks: Sequence[Hook] = (), schedule: Schedule | None = None,
+                 stack: bool | str = "auto") -> None:
+        self.hooks = list(hooks)
+        self.schedule = schedule
+        self.stack = stack
+
+    def train(self, networks: Sequence, labeled: Sequence[FeatureSet],
+              unlabeled: Sequence[FeatureSet | None], validation: Sequence[FeatureSet | None],
+              phase: str = "") -> None:
+        """Train ``networks`` (built), one labeled / unlabeled / validation set each.
+        ``phase`` names a phase of a method that trains several times (resumable state belongs
+        to one phase); a network trained alone among several is also named by its index."""
+        networks = list(networks)
+        schedule = self.schedule or networks[0].schedule
+        stack = (self.stack is True or (self.stack == "auto" and len(networks) > 1
+                                        and networks[0].device.type == "cuda"
+                                        and can_group(networks)))
+        if stack and len(networks) > 1:
+            if any(n.schedule != schedule for n in networks):
+                raise S4AQAError("grouped runs must share their schedule (steps, lr, batches)")
+            group = Stacked(networks, labeled, unlabeled, validation)
+            Loop(group, schedule, [MovingAverage(), Evaluation(), *self.hooks], phase).run()
+            return
+        for k, network in enumerate(networks):
+            name = " ".join(p for p in (phase, f"member {network.member_index}"
+                                        if len(networks) > 1 else "") if p)
+            group = Single(network, labeled[k], unlabeled[k], validation[k])
+            Loop(group, schedule, [MovingAverage(), Evaluation(), *self.hooks], name).run()

@@ -38,7 +38,7 @@ class _LossOf(nn.Module):
 
 class _PredictOf(_LossOf):
     def forward(self, x):
-        return self.method[0].predict_normalised(x)
+        return self.method[0].forward_normalised(x)
 
 
 @contextlib.contextmanager
@@ -71,7 +71,7 @@ class Stacked:
             raise S4AQAError("only deep methods of one kind can be trained as a group")
         self.methods = list(methods)
         first = methods[0]
-        self.options, self.device, self.count = first.options, first.device, len(methods)
+        self.device, self.count = first.device, len(methods)
         lab_data = [m.labeled_tensors(fs) for m, fs in zip(methods, labeled)]
         unl_data = ([m.unlabeled_tensors(fs) for m, fs in zip(methods, unlabeled)]
                     if first.uses_unlabeled else None)
@@ -117,9 +117,9 @@ class Stacked:
                               device=self.device)
         return {k: v[self.rows, index] for k, v in stack.items()}
 
-    def loss(self, generator: torch.Generator, progress: float):
-        batch_l = self._draw(self.labeled, self.options.batch_labeled, generator)
-        batch_u = (self._draw(self.unlabeled, self.options.batch_unlabeled, generator)
+    def loss(self, schedule, generator: torch.Generator, progress: float):
+        batch_l = self._draw(self.labeled, schedule.batch_labeled, generator)
+        batch_u = (self._draw(self.unlabeled, schedule.batch_unlabeled, generator)
                    if self.unlabeled else None)
         with _no_fastpath():  # eval-mode parts of a loss (a teacher) must not take it under vmap
             loss, parts = self.batched_loss(self.params, self.buffers, batch_l, batch_u, progress)

@@ -1,0 +1,149 @@
+"""One deep network of a deep method: its modules, its normalisation and its loss.
+
+A ``Network`` is what the training loop (``s4aqa.training.loop``) steps: features are
+standardised per dimension with the training videos' statistics and scores z-scored with the
+labeled videos', both stored with the weights. Subclasses (through ``methods.deep``) say what
+their modules are (``build``) and what their loss is for a labeled and an unlabeled batch
+(``loss``); nothing here knows the loop.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from s4aqa.data.featureset import FeatureSet
+from s4aqa.errors import S4AQAError
+from s4aqa.methods._pooling import as_array, check_shape
+from s4aqa.methods.base import Method
+from s4aqa.models import Regressor, TemporalEncoder
+from s4aqa.training.loop import Schedule
+
+MEMBER_SEED = 7919  # member k of an ensemble initialises from seed + k * MEMBER_SEED
+
+
+def z_scores(scores: np.ndarray) -> tuple[float, float]:
+    """(mean, std) that z-score ``scores`` (std 1 where they are all equal)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return float(scores.mean()), float(scores.std()) or 1.0
+
+
+class Constant(nn.Module):
+    """A fixed tensor stored with the weights (feature normalisation statistics, score bins)."""
+
+    def __init__(self, value: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("value", torch.as_tensor(np.asarray(value), dtype=torch.float32))
+
+
+class Network(Method):
+    """One network: the modules ``build`` makes, trained by the loop on ``loss``."""
+
+    def __init__(self, options: Any, seed: int = 0, device: str = "cpu") -> None:
+        super().__init__(options, seed, device)
+        self.modules: nn.ModuleDict | None = None
+        self.score_mean = 0.0
+        self.score_std = 1.0
+        self.member_index = 0
+
+    @property
+    def schedule(self) -> Schedule:
+        """How this network trains (its options' steps, learning rate, batches ...)."""
+        return Schedule.of(self.options)
+
+    # ---- what subclasses say ------------------------------------------------------------
+    def build(self, segments: int, dim: int) -> nn.ModuleDict:
+        o = self.options
+        encoder = TemporalEncoder(dim, segments, o.hidden, o.heads, o.layers, o.feedforward,
+                                  o.dropout, o.input_dropout, o.mask_value)
+        return nn.ModuleDict({"encoder": encoder,
+                              "regressor": Regressor(o.hidden, o.head_width, o.head_dropout)})
+
+    def loss(self, labeled: dict[str, torch.Tensor], unlabeled: dict[str, torch.Tensor] | None,
+             progress: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Default: mean squared error of the normalised score on the labeled batch."""
+        prediction = self.modules["regressor"](self.modules["encoder"](labeled["x"]))
+        reg = torch.nn.functional.mse_loss(prediction, labeled["y"])
+        return reg, {"reg": reg}
+
+    def moving_average(self) -> tuple[dict[str, str], float] | None:
+        """A moving-average copy of some weights, kept by the training loops after each step:
+        (copy's parameter name -> tracked parameter name, decay), or None when there is none."""
+        return None
+
+    def labeled_tensors(self, labeled: FeatureSet) -> dict[str, torch.Tensor]:
+        """What a labeled batch holds; multi-task methods add auxiliary labels."""
+        return {"x": self.to_input(labeled.features),
+                "y": self.to_target(labeled.scores)}
+
+    def unlabeled_tensors(self, unlabeled: FeatureSet) -> dict[str, torch.Tensor]:
+        return {"x": self.to_input(unlabeled.features)}
+
+    @torch.no_grad()
+    def forward_normalised(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's score of standardised inputs ``x`` (B, T, D), z-scored."""
+        return self.modules["regressor"](self.modules["encoder"](x))
+
+    # ---- shared machinery -----------------------------------------------------------------
+    def init_seed(self) -> int:
+        return self.seed + MEMBER_SEED * self.member_index
+
+    def clone(self, index: int) -> "Network":
+        """Network ``index`` of an ensemble: the same method and options, not yet built."""
+        member = copy.copy(self)
+        member.member_index, member.modules, member.history = index, None, []
+        return member
+
+    def to_input(self, features: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(as_array(features), dtype=torch.float32, device=self.device)
+        return (x - self.modules["feature_mean"].value) / self.modules["feature_std"].value
+
+    def to_target(self, scores: np.ndarray) -> torch.Tensor:
+        y = (np.asarray(scores, dtype=np.float64) - self.score_mean) / self.score_std
+        return torch.as_tensor(y, dtype=torch.float32, device=self.device)
+
+    def setup(self, labeled: FeatureSet, pool: list[FeatureSet]) -> None:
+        """Build the modules and the normalisation from the training videos."""
+        segments, dim = labeled.num_segments, labeled.dim
+        for other in pool:
+            if other.dim != dim or other.num_segments != segments:
+                raise S4AQAError("labeled and unlabeled videos have different feature shapes")
+        torch.manual_seed(self.init_seed())
+        self.shape = (segments, dim)
+        self.modules = self.build(segments, dim)
+        rows = np.concatenate([fs.features.reshape(-1, dim) for fs in [labeled, *pool]])
+        self.modules["feature_mean"] = Constant(rows.mean(axis=0))
+        self.modules["feature_std"] = Constant(rows.std(axis=0) + 1e-6)
+        self.score_mean, self.score_std = z_scores(labeled.scores)
+        self.modules.to(self.device)
+
+    def load_network(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Rebuild the modules (``shape`` set) and load their weights."""
+        self.modules = self.build(*self.shape)
+        self.modules["feature_mean"] = Constant(np.zeros(self.shape[1]))
+        self.modules["feature_std"] = Constant(np.ones(self.shape[1]))
+        self.modules.load_state_dict(tensors)
+        self.modules.to(self.device)
+
+    def batched(self, features: np.ndarray | FeatureSet, fn) -> np.ndarray:
+        """``fn`` of the standardised inputs, 256 videos at a time, in eval mode."""
+        if self.modules is None:
+            raise self.not_trained()
+        array = as_array(features)
+        check_shape(array, self.shape, self.label)
+        self.modules.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(array), 256):
+                out.append(fn(self.to_input(array[start:start + 256])).float().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0,))
+
+    def embed(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+        """The network's video representations."""
+        if self.modules is None:
+            raise self.not_trained()
+        return self.batched(features, self.modules["encoder"])
