@@ -129,6 +129,17 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
+def merge_settings(flags: dict[str, Any], config_file: str | os.PathLike | None = None,
+                   assignments: list[str] | None = None) -> dict[str, Any]:
+    """A run's settings: a config file's, then the flags given, then ``--set`` options."""
+    values = {**(read_config_file(config_file) if config_file else {}), **flags}
+    options = values.get("options") or {}
+    if not isinstance(options, dict):
+        raise S4AQAError("config 'options' must be a mapping of option names to values")
+    values["options"] = {**options, **parse_assignments(assignments)}
+    return values
+
+
 def parse_assignments(items: list[str] | None) -> dict[str, str]:
     """`key=value` strings (from --set) to a dict; values stay strings until typed by a method."""
     out: dict[str, str] = {}

@@ -5,9 +5,10 @@ presets are named option sets of one (e.g. the ablation rows ``aa`` or ``aa+msfr
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from typing import Any, Mapping
 
-from s4aqa.options import parse_options
+from s4aqa.options import describe_options, parse_options
 from s4aqa.registry import Registry
 
 METHODS = Registry("method", "s4aqa.methods")
@@ -34,6 +35,25 @@ def resolve(name: str) -> tuple[type, dict[str, Any]]:
     """The class behind ``name`` and the options its preset fixes."""
     entry = METHODS.entry(name)
     return entry.value, dict(entry.info["preset"] or {})
+
+
+def describe_methods(verbose: bool = False) -> str:
+    """The methods by name; ``verbose``: what each is and its options with their defaults."""
+    lines = []
+    for entry in METHODS:
+        if not verbose:
+            lines.append(entry.name)
+            continue
+        cls, preset = entry.value, entry.info["preset"]
+        if preset is not None:
+            fixed = ", ".join(f"{k}={v}" for k, v in preset.items())
+            lines.append(f"{entry.name}: {entry.info['base']} with {fixed}\n")
+            continue
+        lines.append(f"{entry.name}: {cls.description}")
+        options = [f"{name}={default}" for name, _, default in describe_options(cls.Options)]
+        lines.append(textwrap.fill(" ".join(options) or "(no options)", width=96,
+                                   initial_indent="    ", subsequent_indent="    ") + "\n")
+    return "\n".join(lines).rstrip("\n") + ("\n" if verbose else "")
 
 
 def method_options(name: str, overrides: Mapping[str, Any] | None = None):

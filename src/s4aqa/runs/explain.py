@@ -27,7 +27,6 @@ K random ones.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io as _io
 import os
 from dataclasses import dataclass
@@ -36,14 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from s4aqa import io
-from s4aqa.config import RunConfig, absolute_path
-from s4aqa.data.featureset import resample_segments
-from s4aqa.data.formats._common import load_npy
 from s4aqa.data.splits import Split
 from s4aqa.errors import S4AQAError
 from s4aqa.runs.checkpoint import load_checkpoint
-from s4aqa.runs.run import load_data
 from s4aqa.runs.score import run_video_features
+from s4aqa.runs.trained import feature_files, run_data
 
 REFERENCES = ("mean", "recovery")
 CHUNK = 512  # perturbed videos per predict call
@@ -191,32 +187,11 @@ def _rows(features, reference, masks, start, stop):
 
 
 # ---- a trained run -------------------------------------------------------------------------------
-def run_data(meta: dict, root: str | os.PathLike | None = None):
-    """The run's dataset (read from ``root`` where it moved)."""
-    config = RunConfig.from_dict(meta["config"])
-    if root is not None:
-        config = dataclasses.replace(config, root=absolute_path(root))
-    return load_data(config)
-
-
 def labeled_mean(run: Path, data) -> np.ndarray:
     """The mean segment at each position over the run's labeled videos (those it trained on,
     its validation slice included)."""
     split = Split.load(run / "split.json")
     return mean_reference(data.select_ids(list(split.labeled) + list(split.validation)).features)
-
-
-def feature_files(files: list[Path], shape) -> tuple[list[str], np.ndarray]:
-    """(ids, (N, T, D) features) of .npy files, resampled to the run's segment count."""
-    segments, dim = shape
-    arrays = []
-    for path in files:
-        array = load_npy(path)
-        if array.shape[1] != dim:
-            raise S4AQAError(f"{path}: features have dimension {array.shape[1]} but the model was "
-                             f"trained on {dim}; extract them the same way as the training data")
-        arrays.append(resample_segments(array, segments))
-    return [p.stem for p in files], np.stack(arrays)
 
 
 def explain_run(run: str | os.PathLike, *, files: list[Path] | None = None,

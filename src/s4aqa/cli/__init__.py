@@ -1,0 +1,47 @@
+"""The `s4aqa` command: a thin layer that parses flags (``parser``) and dispatches to the
+commands (``commands``), which call the package.
+
+User errors (S4AQAError) are printed on one line and exit with status 2, with no stack trace
+and no half-written output; Ctrl-C says what was kept and how to go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+import s4aqa.cli.commands as commands
+from s4aqa.cli.parser import build_parser
+from s4aqa.errors import S4AQAError
+from s4aqa.training.hooks import STATE_FILE
+
+
+def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `s4aqa methods -v | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except S4AQAError as exc:
+        print(f"s4aqa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"s4aqa: interrupted{_resume_hint(args)}", file=sys.stderr)
+        return 130
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """What an interrupted command keeps, and how to go on."""
+    if args.func is commands.cmd_train and (Path(args.out) / STATE_FILE).is_file():
+        return ("; run the same command again to resume from the saved step "
+                "(--fresh starts over)")
+    if args.func in (commands.cmd_reproduce, commands.cmd_extract):
+        return "; run the same command again to resume (finished work is kept)"
+    return ""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""A trained run folder: its method, its data, and features made ready for it.
+
+What ``evaluate``, ``predict``, ``score`` and ``explain`` share: the run's config with its data
+where it moved (``--root``), feature files resampled and checked against the shape the method
+was trained on, and the metrics or predictions of the run's method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import numpy as np
+
+from s4aqa.config import RunConfig, absolute_path
+from s4aqa.data.featureset import FeatureSet, resample_segments
+from s4aqa.data.formats._common import load_npy
+from s4aqa.data.splits import Split
+from s4aqa.errors import S4AQAError
+from s4aqa.runs.checkpoint import load_checkpoint
+from s4aqa.runs.run import load_data, predictions_csv
+from s4aqa.training.metrics import evaluate
+
+
+def run_config(meta: dict, root: str | os.PathLike | None = None) -> RunConfig:
+    """A run's config, its data read from ``root`` where the data moved."""
+    config = RunConfig.from_dict(meta["config"])
+    return config if root is None else dataclasses.replace(config, root=absolute_path(root))
+
+
+def run_data(meta: dict, root: str | os.PathLike | None = None) -> FeatureSet:
+    """The run's dataset (read from ``root`` where it moved)."""
+    return load_data(run_config(meta, root))
+
+
+def feature_paths(path: str | os.PathLike) -> list[Path]:
+    """The .npy file ``path``, or the .npy files of the folder ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.glob("*.npy"))
+        if not files:
+            raise S4AQAError(f"{path}: no .npy feature files found")
+        return files
+    if path.suffix == ".npy" and path.is_file():
+        return [path]
+    raise S4AQAError(f"{path}: not an .npy file or a folder of them")
+
+
+def feature_files(files: list[Path], shape) -> tuple[list[str], np.ndarray]:
+    """(ids, (N, T, D) features) of .npy files, resampled to the run's segment count and
+    checked against its feature dimension (the file named where one differs)."""
+    segments, dim = shape
+    arrays = []
+    for path in files:
+        array = load_npy(path)  # numeric, (T, D), finite, float32, or the project's error
+        if array.shape[1] != dim:
+            raise S4AQAError(f"{path}: features have dimension {array.shape[1]} but the model was "
+                             f"trained on {dim}; extract them the same way as the training data")
+        arrays.append(resample_segments(array, segments))
+    return [p.stem for p in files], np.stack(arrays)
+
+
+def evaluate_run(run: str | os.PathLike, root: str | os.PathLike | None = None,
+                 device: str = "cpu") -> dict:
+    """The test metrics of a trained run, recomputed from its checkpoint."""
+    method, meta = load_checkpoint(run, device=device)
+    split = Split.load(Path(run) / "split.json")
+    test = run_data(meta, root).select_ids(split.test)
+    return evaluate(method.predict(test), test)
+
+
+def predict_run(run: str | os.PathLike, features: str | os.PathLike | None = None,
+                root: str | os.PathLike | None = None, device: str = "cpu") -> tuple[str, int]:
+    """(predictions CSV, how many) of a trained run: for the .npy files at ``features``, or
+    for every video of the run's dataset (with its scores and splits)."""
+    method, meta = load_checkpoint(run, device=device)
+    if features is None:
+        data = run_data(meta, root)
+        return predictions_csv(data.ids, method.predict(data), data.scores, data.split), len(data)
+    if method.shape is None:
+        raise S4AQAError(f"{run}: the run's method does not record its feature shape")
+    ids, arrays = feature_files(feature_paths(features), method.shape)
+    return predictions_csv(ids, method.predict(arrays)), len(ids)
