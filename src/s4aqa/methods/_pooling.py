@@ -34,6 +34,13 @@ def check_shape(array: np.ndarray, shape: tuple[int, int] | None, label: str = "
         )
 
 
+def z_scores(scores: np.ndarray) -> tuple[float, float]:
+    """(mean, std) that z-score ``scores`` (std 1 where they are all equal): every method
+    learns scores in these units and returns them in the dataset's."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return float(scores.mean()), float(scores.std()) or 1.0
+
+
 POOLINGS = ("mean", "mean_max", "mean_std")
 
 

@@ -165,7 +165,7 @@ class COREG(Method):
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         if not self.sets:
-            raise S4AQAError(f"method '{self.label}' has not been trained or loaded")
+            raise self.not_trained()
         x = self._inputs(features)
         o = self.options
         out = [knn_predict(cdist(x, xs, "minkowski", p=p), ys, o.k)
@@ -178,7 +178,7 @@ class COREG(Method):
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         if not self.sets:
-            raise S4AQAError(f"method '{self.label}' has not been trained")
+            raise self.not_trained()
         out = {"feature_mean": self.mean, "feature_std": self.std}
         for j, (xs, ys) in enumerate(self.sets, start=1):
             out[f"set{j}_x"], out[f"set{j}_y"] = xs, ys

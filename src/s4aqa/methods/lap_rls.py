@@ -81,7 +81,7 @@ class LapRLS(Method):
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         if self.model.coef is None:
-            raise S4AQAError(f"method '{self.label}' has not been trained or loaded")
+            raise self.not_trained()
         return self.model.predict(features)
 
     def embed(self, features: np.ndarray | FeatureSet) -> np.ndarray:
@@ -90,7 +90,7 @@ class LapRLS(Method):
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         if self.model.coef is None:
-            raise S4AQAError(f"method '{self.label}' has not been trained")
+            raise self.not_trained()
         return self.model.state_dict()
 
     def extra_state(self) -> dict[str, Any]:

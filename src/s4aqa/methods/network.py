@@ -18,18 +18,12 @@ from torch import nn
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._pooling import as_array, check_shape
+from s4aqa.methods._pooling import as_array, check_shape, z_scores
 from s4aqa.methods.base import Method
 from s4aqa.models import Regressor, TemporalEncoder
 from s4aqa.training.loop import Schedule
 
 MEMBER_SEED = 7919  # member k of an ensemble initialises from seed + k * MEMBER_SEED
-
-
-def z_scores(scores: np.ndarray) -> tuple[float, float]:
-    """(mean, std) that z-score ``scores`` (std 1 where they are all equal)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    return float(scores.mean()), float(scores.std()) or 1.0
 
 
 class Constant(nn.Module):

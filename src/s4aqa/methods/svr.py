@@ -32,7 +32,7 @@ from sklearn.svm import SVR as _SVR
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._pooling import as_array, check_shape, pool_segments, pooling_option
+from s4aqa.methods._pooling import as_array, check_shape, pool_segments, pooling_option, z_scores
 from s4aqa.methods.base import Method, MethodOptions
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, parse_numbers, require
@@ -107,8 +107,7 @@ class SVR(Method):
         pooled = pool_segments(labeled, self.options.pool)
         self.mean = pooled.mean(axis=0)
         self.std = pooled.std(axis=0) + 1e-6
-        self.score_mean = float(labeled.scores.mean())
-        self.score_std = float(labeled.scores.std()) or 1.0
+        self.score_mean, self.score_std = z_scores(labeled.scores)
         self.train_x = (pooled - self.mean) / self.std
         self.train_y = (labeled.scores - self.score_mean) / self.score_std
         self.params, self.history = self._select(validation)
@@ -158,7 +157,7 @@ class SVR(Method):
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         if self.model is None:
-            raise S4AQAError(f"method '{self.label}' has not been trained or loaded")
+            raise self.not_trained()
         z = self.model.predict(self._inputs(features))
         return z * self.score_std + self.score_mean
 
@@ -169,7 +168,7 @@ class SVR(Method):
     # ---- checkpoint -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
         if self.model is None:
-            raise S4AQAError(f"method '{self.label}' has not been trained")
+            raise self.not_trained()
         return {name: torch.as_tensor(np.ascontiguousarray(value), dtype=torch.float64)
                 for name, value in (("train_x", self.train_x), ("train_y", self.train_y),
                                     ("feature_mean", self.mean), ("feature_std", self.std))}

@@ -183,7 +183,7 @@ class Checkpoint(Hook):
             self.notify(f"not resuming from {self.path}: it was saved by an older s4aqa "
                         f"(state format {metadata.get('format', '1')}); training from the start")
             return
-        saved = {k[4:]: v for k, v in metadata.items() if k.startswith("key/")}
+        saved = strip_prefix(metadata, "key/")
         reason = _stale(saved, self._key(loop))
         if reason is not None:
             if reason:
