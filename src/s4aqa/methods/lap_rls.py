@@ -84,7 +84,7 @@ class LapRLS(Method):
         return self.model.params
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
-        if self.model.coef is None:
+        if not self.model.fitted:
             raise S4AQAError(f"method '{self.label}' has not been trained or loaded")
         return self.model.predict(features)
 
@@ -93,7 +93,7 @@ class LapRLS(Method):
         return self.model.standardised(features)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        if self.model.coef is None:
+        if not self.model.fitted:
             raise S4AQAError(f"method '{self.label}' has not been trained")
         return self.model.state_dict()
 
