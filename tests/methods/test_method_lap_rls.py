@@ -168,7 +168,7 @@ def test_the_blockwise_graph_is_the_dense_graph_ties_included():
 
 
 def test_the_approximate_graph_is_close_to_the_exact_one():
-    pytest.importorskip("hnswlib", reason="the approximate graph needs hnswlib (extra 'scale')")
+    pytest.importorskip("faiss", reason="the approximate graph needs faiss-cpu (extra 'scale')")
     rng = np.random.default_rng(2)
     points = rng.standard_normal((3000, 8)) @ rng.standard_normal((8, 64)) \
         + 0.3 * rng.standard_normal((3000, 64))

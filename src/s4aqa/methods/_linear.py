@@ -31,7 +31,7 @@ M serves every grid point: with B = α·dim·I + γM = U diag(α·dim + γσ) U�
 labeled videos' hat matrix is 11ᵀ/n + I − (I + G)⁻¹ with G = P diag(1/(α·dim + γσ)) Pᵀ
 (n × n), so each (α, g) costs O(n²D + n³), whatever the pool. The graph is exact (blockwise
 cosine similarity) up to ``EXACT_GRAPH_LIMIT`` videos and approximate above it (an HNSW index
-of hnswlib, the optional ``scale`` extra). The RBF kernel stays dense in the videos (N × N) and
+of faiss, the optional ``scale`` extra). The RBF kernel stays dense in the videos (N × N) and
 refuses pools above ``RBF_LIMIT`` videos.
 """
 
@@ -51,6 +51,7 @@ from s4aqa.training.metrics import spearman
 EXACT_GRAPH_LIMIT = 20_000  # videos: exact neighbours up to here, approximate (HNSW) above
 RBF_LIMIT = 20_000  # videos: the RBF kernel's dense N x N systems
 BLOCK = 2048  # rows of the similarity matrix computed at a time
+HNSW_LINKS, HNSW_BUILD, HNSW_SEARCH = 16, 100, 80  # the approximate graph's index (faiss)
 
 
 def unit_rows(points: np.ndarray) -> np.ndarray:
@@ -81,26 +82,34 @@ def exact_neighbours(points: np.ndarray, neighbours: int, block: int = BLOCK) ->
     return out
 
 
-def approximate_neighbours(points: np.ndarray, neighbours: int, seed: int = 0) -> np.ndarray:
-    """(N, k) approximate cosine nearest neighbours from an HNSW index (hnswlib), built and
-    searched on one thread with a fixed seed, so the graph is the same on every run."""
+def approximate_neighbours(points: np.ndarray, neighbours: int) -> np.ndarray:
+    """(N, k) approximate cosine nearest neighbours from an HNSW index (faiss), built and
+    searched on one thread, so the graph is the same on every run."""
     try:
-        import hnswlib
+        import faiss
     except ImportError:
         raise S4AQAError(
             f"a neighbourhood graph over more than {EXACT_GRAPH_LIMIT} videos is approximate "
-            "and needs hnswlib: pip install 's4aqa[scale]'") from None
-    unit = unit_rows(points).astype(np.float32)
+            "and needs faiss: pip install 's4aqa[scale]'") from None
+    unit = np.ascontiguousarray(unit_rows(points), dtype=np.float32)
     n, k = len(points), min(neighbours, len(points) - 1)
-    index = hnswlib.Index(space="ip", dim=unit.shape[1])
-    index.init_index(max_elements=n, ef_construction=200, M=16, random_seed=seed)
-    index.set_num_threads(1)
-    index.add_items(unit, np.arange(n))
-    index.set_ef(max(100, 2 * k))
-    found, _ = index.knn_query(unit, k=k + 1)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # a parallel build inserts in a racing order
+    try:
+        index = faiss.IndexHNSWFlat(unit.shape[1], HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_BUILD
+        index.add(unit)
+        index.hnsw.efSearch = max(HNSW_SEARCH, 2 * k)
+        found = np.empty((n, k + 1), dtype=np.int64)
+        for start in range(0, n, BLOCK):
+            found[start:start + BLOCK] = index.search(unit[start:start + BLOCK], k + 1)[1]
+    finally:
+        faiss.omp_set_num_threads(threads)
     out = np.empty((n, k), dtype=np.int64)
     for i, row in enumerate(found):  # drop the point itself (or the farthest, if not found)
-        others = row[row != i]
+        others = row[(row != i) & (row >= 0)]
+        if len(others) < k:
+            raise S4AQAError("the approximate neighbour search found too few neighbours")
         out[i] = others[:k]
     return out
 
