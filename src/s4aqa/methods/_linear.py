@@ -83,8 +83,9 @@ def exact_neighbours(points: np.ndarray, neighbours: int, block: int = BLOCK) ->
 
 
 def approximate_neighbours(points: np.ndarray, neighbours: int) -> np.ndarray:
-    """(N, k) approximate cosine nearest neighbours from an HNSW index (faiss), built and
-    searched on one thread, so the graph is the same on every run."""
+    """(N, k) approximate cosine nearest neighbours from an HNSW index (faiss), built on one
+    thread, so the graph is the same on every run (each query's search is independent, so it
+    runs on the threads faiss was given)."""
     try:
         import faiss
     except ImportError:
@@ -99,6 +100,7 @@ def approximate_neighbours(points: np.ndarray, neighbours: int) -> np.ndarray:
         index = faiss.IndexHNSWFlat(unit.shape[1], HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = HNSW_BUILD
         index.add(unit)
+        faiss.omp_set_num_threads(threads)
         index.hnsw.efSearch = max(HNSW_SEARCH, 2 * k)
         found = np.empty((n, k + 1), dtype=np.int64)
         for start in range(0, n, BLOCK):
