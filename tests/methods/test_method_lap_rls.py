@@ -230,3 +230,17 @@ def test_the_rbf_kernel_still_fits_and_reloads():
     loaded = LapRLS()
     loaded.load_state(model.state_dict(), model.extra_state())
     np.testing.assert_allclose(loaded.predict(test), model.predict(test), rtol=1e-9)
+
+
+@pytest.mark.parametrize("how", ["mean", "mean_max", "mean_std"])
+def test_pooling_a_block_at_a_time_gives_the_same_vectors(monkeypatch, how):
+    from s4aqa.methods import _pooling
+
+    x = np.random.default_rng(4).standard_normal((37, 5, 6)).astype(np.float32)
+    whole = _pooling.pool_segments(x, how)
+    monkeypatch.setattr(_pooling, "POOL_BLOCK", 60)  # two videos a block
+    np.testing.assert_array_equal(_pooling.pool_segments(x, how), whole)
+    a = x.astype(np.float64)
+    parts = {"mean": [a.mean(1)], "mean_max": [a.mean(1), a.max(1)],
+             "mean_std": [a.mean(1), a.std(1)]}[how]
+    np.testing.assert_array_equal(whole, np.concatenate(parts, axis=1))
