@@ -50,12 +50,12 @@ def test_a_semi_supervised_method_blends_with_the_graph_over_its_unlabeled_video
                                                                                deep_tiny):
     method = create("s4aqa", {**deep_tiny, "steps": 10})
     method.fit(staged["labeled"], staged["unlabeled"], None)
-    assert len(method.partner.nodes) == len(staged["labeled"]) + len(staged["unlabeled"])
+    assert method.partner.n_nodes == len(staged["labeled"]) + len(staged["unlabeled"])
     # blend_scale auto: a graph partner's spread is standardised, ridge's is not
     assert method.blend_scale == "standardised" and set(method.blend_stats) == {"members",
                                                                                  "partner"}
     assert create("aa", deep_tiny).blend_scale == "raw"
     off = create("s4aqa", {**deep_tiny, "steps": 10, "unlabeled": False})
     off.fit(staged["labeled"], staged["unlabeled"], None)
-    assert len(off.partner.nodes) == len(staged["labeled"])
+    assert off.partner.n_nodes == len(staged["labeled"])
     assert off.blend_scale == "raw" and off.blend_stats == {}

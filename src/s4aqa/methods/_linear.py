@@ -18,6 +18,21 @@ from their grids by exact leave-one-out on the labeled videos: the graph term re
 so leaving a labeled video out is making it an unlabeled node, and its leave-one-out residual
 is e_i / (1 − H_ii) of the hat matrix. g = 0 (ridge) is in the grid, so the selection can
 switch the graph off where it does not help.
+
+Cost, for a fixed number n of labeled videos, grows linearly with the unlabeled pool. With the
+linear kernel the model is solved in feature space: f(x) = w·x + b with w = Xᵀc / dim (the
+same minimiser: α cᵀKc = α·dim·|w|², and the objective's minimiser over w lies in the span of
+the videos), and with the bias taken out by centring on the labeled videos,
+
+    w = (X̃ᵀX̃ + α·dim·I + γ M)⁻¹ X̃ᵀ ỹ,      M = Xᵀ L X  (D × D, from the sparse Laplacian),
+
+X̃, ỹ the labeled videos and scores centred on their labeled means. One eigendecomposition of
+M serves every grid point: with B = α·dim·I + γM = U diag(α·dim + γσ) Uᵀ and P = X̃U, the
+labeled videos' hat matrix is 11ᵀ/n + I − (I + G)⁻¹ with G = P diag(1/(α·dim + γσ)) Pᵀ
+(n × n), so each (α, g) costs O(n²D + n³), whatever the pool. The graph is exact (blockwise
+cosine similarity) up to ``EXACT_GRAPH_LIMIT`` videos and approximate above it (an HNSW index
+of faiss, the optional ``scale`` extra). The RBF kernel stays dense in the videos (N × N) and
+refuses pools above ``RBF_LIMIT`` videos.
 """
 
 from __future__ import annotations
@@ -26,26 +41,108 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy import linalg
+from scipy import linalg, sparse
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._pooling import as_array, check_shape, pool_segments
+from s4aqa.methods._pooling import as_array, check_shape, pool_segments, z_scores
 from s4aqa.training.metrics import spearman
 
+EXACT_GRAPH_LIMIT = 20_000  # videos: exact neighbours up to here, approximate (HNSW) above
+RBF_LIMIT = 20_000  # videos: the RBF kernel's dense N x N systems
+BLOCK = 2048  # rows of the similarity matrix computed at a time
+HNSW_LINKS, HNSW_BUILD, HNSW_SEARCH = 16, 100, 80  # the approximate graph's index (faiss)
 
-def knn_graph(points: np.ndarray, neighbours: int) -> np.ndarray:
-    """(N, N) symmetric 0/1 adjacency: i ~ j when either is among the other's ``neighbours``
-    nearest by cosine similarity."""
-    unit = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, -np.inf)
-    k = min(neighbours, len(points) - 1)
-    adjacency = np.zeros_like(similarity)
-    if k >= 1:
-        nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
-        adjacency[np.repeat(np.arange(len(points)), k), nearest.ravel()] = 1.0
-    return np.maximum(adjacency, adjacency.T)
+
+def unit_rows(points: np.ndarray) -> np.ndarray:
+    return points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
+
+
+def exact_neighbours(points: np.ndarray, neighbours: int, block: int = BLOCK) -> np.ndarray:
+    """(N, k) indices of each point's k nearest others by cosine similarity, ties to the lower
+    index (as a stable sort), computed a block of rows at a time: O(N²D) time, O(block·N)
+    memory."""
+    unit = unit_rows(points)
+    n = len(points)
+    k = min(neighbours, n - 1)
+    out = np.empty((n, max(k, 0)), dtype=np.int64)
+    if k < 1:
+        return out
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        negative = -(unit[start:stop] @ unit.T)
+        negative[np.arange(stop - start), np.arange(start, stop)] = np.inf
+        chosen = np.argpartition(negative, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(negative, chosen, axis=1).max(axis=1)
+        # a tie at the k-th value: take the lowest indices, as the stable sort does
+        tied = np.flatnonzero((negative <= kth[:, None]).sum(axis=1) > k)
+        for row in tied:
+            chosen[row] = np.argsort(negative[row], kind="stable")[:k]
+        out[start:stop] = chosen
+    return out
+
+
+def approximate_neighbours(points: np.ndarray, neighbours: int) -> np.ndarray:
+    """(N, k) approximate cosine nearest neighbours from an HNSW index (faiss), built on one
+    thread, so the graph is the same on every run (each query's search is independent, so it
+    runs on the threads faiss was given)."""
+    try:
+        import faiss
+    except ImportError:
+        raise S4AQAError(
+            f"a neighbourhood graph over more than {EXACT_GRAPH_LIMIT} videos is approximate "
+            "and needs faiss: pip install 's4aqa[scale]'") from None
+    unit = np.ascontiguousarray(unit_rows(points), dtype=np.float32)
+    n, k = len(points), min(neighbours, len(points) - 1)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # a parallel build inserts in a racing order
+    try:
+        index = faiss.IndexHNSWFlat(unit.shape[1], HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_BUILD
+        index.add(unit)
+        faiss.omp_set_num_threads(threads)
+        index.hnsw.efSearch = max(HNSW_SEARCH, 2 * k)
+        found = np.empty((n, k + 1), dtype=np.int64)
+        for start in range(0, n, BLOCK):
+            found[start:start + BLOCK] = index.search(unit[start:start + BLOCK], k + 1)[1]
+    finally:
+        faiss.omp_set_num_threads(threads)
+    out = np.empty((n, k), dtype=np.int64)
+    for i, row in enumerate(found):  # drop the point itself (or the farthest, if not found)
+        others = row[(row != i) & (row >= 0)]
+        if len(others) < k:
+            raise S4AQAError("the approximate neighbour search found too few neighbours")
+        out[i] = others[:k]
+    return out
+
+
+def knn_graph(points: np.ndarray, neighbours: int,
+              exact_limit: int = EXACT_GRAPH_LIMIT) -> sparse.csr_matrix:
+    """(N, N) sparse symmetric 0/1 adjacency: i ~ j when either is among the other's
+    ``neighbours`` nearest by cosine similarity (exact up to ``exact_limit`` points,
+    approximate above)."""
+    n = len(points)
+    nearest = (exact_neighbours(points, neighbours) if n <= exact_limit
+               else approximate_neighbours(points, neighbours))
+    rows = np.repeat(np.arange(n), nearest.shape[1])
+    adjacency = sparse.csr_matrix((np.ones(rows.size), (rows, nearest.ravel())), shape=(n, n))
+    return adjacency.maximum(adjacency.T).tocsr()
+
+
+def laplacian_times(adjacency: sparse.csr_matrix, x: np.ndarray) -> np.ndarray:
+    """L x with L = D − W, without forming L."""
+    degrees = np.asarray(adjacency.sum(axis=1)).ravel()
+    return degrees[:, None] * x - adjacency @ x
+
+
+def graph_gram(adjacency: sparse.csr_matrix, x: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Xᵀ L X (D × D) in O(N·k·D + N·D²) time, a block of rows at a time."""
+    degrees = np.asarray(adjacency.sum(axis=1)).ravel()
+    out = np.zeros((x.shape[1], x.shape[1]))
+    for start in range(0, len(x), block):
+        rows = slice(start, start + block)
+        out += x[rows].T @ (degrees[rows, None] * x[rows] - adjacency[rows] @ x)
+    return (out + out.T) / 2
 
 
 # the grids searched by leave-one-out: ridge strength α, and graph strength g (0: ridge)
@@ -70,13 +167,19 @@ class GraphRidge:
         self.select_by, self.average_best = select_by, max(int(average_best), 1)
         self.shape: tuple[int, int] | None = None
         self.mean = self.std = None
-        self.nodes: np.ndarray | None = None  # the standardised videos (N, D')
-        self.coef: np.ndarray | None = None  # (N, m): m best grid points, averaged
+        self.n_nodes = 0  # the videos the model was fitted on (labeled + unlabeled)
+        self.weights: np.ndarray | None = None  # linear kernel: (D', m), m best grid points
+        self.nodes: np.ndarray | None = None  # RBF kernel: the standardised videos (N, D')
+        self.coef: np.ndarray | None = None  # RBF kernel: (N, m)
         self.bias: np.ndarray | None = None  # (m,)
         self.width = 1.0  # RBF width (median squared distance)
         self.params: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         self.score_mean, self.score_std = 0.0, 1.0
+
+    @property
+    def fitted(self) -> bool:
+        return self.bias is not None
 
     def standardised(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         array = as_array(features)
@@ -96,41 +199,108 @@ class GraphRidge:
             if (unlabeled.num_segments, unlabeled.dim) != self.shape:
                 raise S4AQAError("labeled and unlabeled videos have different feature shapes")
             pooled.append(pool_segments(unlabeled, self.pool))
-        both = np.concatenate(pooled)
-        self.mean, self.std = both.mean(axis=0), both.std(axis=0) + 1e-6
-        self.nodes = (both - self.mean) / self.std
+        nodes = np.concatenate(pooled) if len(pooled) > 1 else pooled[0]
+        del pooled
+        if self.kernel == "rbf" and len(nodes) > RBF_LIMIT:
+            raise S4AQAError(
+                f"the RBF kernel solves dense systems over all {len(nodes)} videos (at most "
+                f"{RBF_LIMIT}); use kernel=linear, or fewer unlabeled videos")
+        self.mean, self.std = nodes.mean(axis=0), nodes.std(axis=0) + 1e-6
+        nodes -= self.mean
+        nodes /= self.std
         n_labeled = len(labeled)
-        if self.kernel == "rbf":
-            squared = (self.nodes ** 2).sum(1)[:, None] + (self.nodes ** 2).sum(1)[None] \
-                - 2 * self.nodes @ self.nodes.T
-            self.width = float(np.median(squared[np.triu_indices(len(self.nodes), 1)])) or 1.0
-        self.score_mean = float(labeled.scores.mean())
-        self.score_std = float(labeled.scores.std()) or 1.0
+        self.n_nodes = len(nodes)
+        self.score_mean, self.score_std = z_scores(labeled.scores)
         y = (labeled.scores - self.score_mean) / self.score_std
-        kernel = self._kernel(self.nodes, self.nodes)
-        graphs = self.graphs if len(self.nodes) > n_labeled else [0.0]  # no node to smooth over
-        adjacency = knn_graph(self.nodes, self.neighbours) if any(graphs) else None
-        graph_kernel = ((np.diag(adjacency.sum(1)) - adjacency) @ kernel
-                        if adjacency is not None else np.zeros_like(kernel))  # L K
-        degree = float(adjacency.sum(1).mean()) or 1.0 if adjacency is not None else 1.0
+        graphs = self.graphs if len(nodes) > n_labeled else [0.0]  # no node to smooth over
+        adjacency = knn_graph(nodes, self.neighbours) if any(graphs) else None
+        degree = float(adjacency.sum() / len(nodes)) or 1.0 if adjacency is not None else 1.0
+        if self.kernel == "linear":
+            scored, solve = self._grid_linear(nodes, adjacency, n_labeled, y, graphs, degree)
+        else:
+            scored, solve = self._grid_dense(nodes, adjacency, n_labeled, y, graphs, degree)
+        # the best grid point, or the mean of the best few (a steadier choice at few labels)
+        best = sorted(scored, key=lambda s: -s[0])[: self.average_best]
+        self.params = {"alpha": best[0][1], "graph": best[0][2], "gamma": best[0][2] / degree}
+        columns = [solve(alpha, g) for _, alpha, g in best]
+        if self.kernel == "linear":
+            self.weights = np.stack([w for w, _ in columns], axis=1)
+            self.bias = np.array([b for _, b in columns])
+            self.nodes = self.coef = None
+        else:
+            coefficients = np.concatenate(columns, axis=1)
+            self.coef, self.bias = coefficients[:-1], coefficients[-1]
+            self.nodes, self.weights = nodes, None
+        return self
+
+    def _score(self, y: np.ndarray, loo: np.ndarray) -> float:
+        return (-float(np.mean((loo - y) ** 2)) if self.select_by == "mse"
+                else spearman(loo, y))
+
+    def _record(self, scored: list, alpha: float, g: float, score: float) -> None:
+        self.history.append({"alpha": alpha, "graph": g, f"loo_{self.select_by}": score})
+        scored.append((score, alpha, g))
+
+    def _grid_linear(self, nodes, adjacency, n_labeled, y, graphs, degree):
+        """Every grid point's exact leave-one-out in feature space (module docstring), and a
+        function giving the chosen points' (w, b)."""
+        dim = nodes.shape[1]
+        labeled = nodes[:n_labeled]
+        x_mean, y_mean = labeled.mean(axis=0), float(y.mean())
+        centred, y_centred = labeled - x_mean, y - y_mean
+        if adjacency is not None:  # B = α·dim·I + γM = U diag(α·dim + γσ) Uᵀ
+            sigma, basis = linalg.eigh(graph_gram(adjacency, nodes))
+            projected = centred @ basis  # P = X̃U
+        else:
+            sigma, basis, projected = np.zeros(dim), None, centred
+        gram = projected @ projected.T if adjacency is None else None  # ridge: G = X̃X̃ᵀ/(α·dim)
+
+        def system(alpha: float, g: float):
+            scale = 1.0 / (alpha * dim + (g / degree) * sigma)
+            grown = gram / (alpha * dim) if gram is not None else (projected * scale) @ projected.T
+            grown[np.diag_indices_from(grown)] += 1.0
+            return scale, linalg.cho_factor(grown, lower=True)  # I + G
+
+        self.history, scored = [], []
+        for alpha in self.alphas:
+            for g in graphs:
+                _, factor = system(alpha, g)
+                inverse = linalg.cho_solve(factor, np.eye(n_labeled))  # (I + G)⁻¹
+                residual = inverse @ y_centred  # y − ŷ on the labeled videos
+                leverage_left = np.diag(inverse) - 1.0 / n_labeled  # 1 − H_ii
+                loo = y - residual / np.maximum(leverage_left, 1e-9)
+                self._record(scored, alpha, g, self._score(y, loo))
+
+        def solve(alpha: float, g: float):
+            scale, factor = system(alpha, g)
+            # w = B⁻¹X̃ᵀ(I + G)⁻¹ỹ (push-through), b = ȳ − x̄·w
+            inner = scale * (projected.T @ linalg.cho_solve(factor, y_centred))
+            w = basis @ inner if basis is not None else inner
+            return w, y_mean - float(x_mean @ w)
+
+        return scored, solve
+
+    def _grid_dense(self, nodes, adjacency, n_labeled, y, graphs, degree):
+        """The representer form over all N videos (the RBF kernel): N × N systems."""
+        squared = (nodes ** 2).sum(1)[:, None] + (nodes ** 2).sum(1)[None] - 2 * nodes @ nodes.T
+        self.width = float(np.median(squared[np.triu_indices(len(nodes), 1)])) or 1.0
+        del squared
+        kernel = self._kernel(nodes, nodes)
+        graph_kernel = (laplacian_times(adjacency, kernel) if adjacency is not None
+                        else np.zeros_like(kernel))  # L K
         self.history, scored = [], []
         for alpha in self.alphas:
             for g in graphs:
                 solve = self._solver(kernel, graph_kernel, n_labeled, alpha, g / degree)
                 fitted = solve(np.eye(n_labeled))[1]  # the hat matrix on the labeled videos
                 loo = y - (y - fitted @ y) / np.maximum(1.0 - np.diag(fitted), 1e-9)
-                score = (-float(np.mean((loo - y) ** 2)) if self.select_by == "mse"
-                         else spearman(loo, y))
-                self.history.append({"alpha": alpha, "graph": g, f"loo_{self.select_by}": score})
-                scored.append((score, alpha, g))
-        # the best grid point, or the mean of the best few (a steadier choice at few labels)
-        best = sorted(scored, key=lambda s: -s[0])[: self.average_best]
-        self.params = {"alpha": best[0][1], "graph": best[0][2], "gamma": best[0][2] / degree}
-        columns = [self._solver(kernel, graph_kernel, n_labeled, alpha, g / degree)(y[:, None])[0]
-                   for _, alpha, g in best]
-        coefficients = np.concatenate(columns, axis=1)
-        self.coef, self.bias = coefficients[:-1], coefficients[-1]
-        return self
+                self._record(scored, alpha, g, self._score(y, loo))
+
+        def solve(alpha: float, g: float):
+            return self._solver(kernel, graph_kernel, n_labeled, alpha, g / degree)(
+                y[:, None])[0]
+
+        return scored, solve
 
     @staticmethod
     def _solver(kernel: np.ndarray, graph_kernel: np.ndarray, n_labeled: int, alpha: float,
@@ -162,31 +332,44 @@ class GraphRidge:
 
     def predict_normalised(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         """Scores z-scored with the labeled videos' statistics."""
-        if self.coef is None:
+        if not self.fitted:
             raise S4AQAError("the closed-form model has not been fitted or loaded")
-        return (self._kernel(self.standardised(features), self.nodes) @ self.coef
-                + self.bias).mean(axis=1)
+        x = self.standardised(features)
+        if self.weights is not None:
+            return (x @ self.weights + self.bias).mean(axis=1)
+        return (self._kernel(x, self.nodes) @ self.coef + self.bias).mean(axis=1)
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         return self.predict_normalised(features) * self.score_std + self.score_mean
 
     # ---- checkpoint -----------------------------------------------------------------------
+    # linear kernel: the weights (D', m); RBF: the standardised videos and their coefficients
     def state_dict(self) -> dict[str, torch.Tensor]:
+        model = ((("weights", self.weights),) if self.weights is not None
+                 else (("nodes", self.nodes), ("coef", self.coef)))
         return {name: torch.as_tensor(np.ascontiguousarray(value), dtype=torch.float64)
-                for name, value in (("nodes", self.nodes), ("coef", self.coef),
-                                    ("bias", self.bias), ("feature_mean", self.mean),
-                                    ("feature_std", self.std))}
+                for name, value in model + (("bias", self.bias), ("feature_mean", self.mean),
+                                            ("feature_std", self.std))}
 
     def extra_state(self) -> dict[str, Any]:
         return {"shape": list(self.shape), "params": dict(self.params),
                 "width": self.width, "score_mean": self.score_mean,
-                "score_std": self.score_std, "kernel": self.kernel, "pool": self.pool}
+                "score_std": self.score_std, "kernel": self.kernel, "pool": self.pool,
+                "n_nodes": self.n_nodes}
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, Any]) -> None:
         self.shape = tuple(int(v) for v in extra["shape"])
         self.kernel, self.pool = extra.get("kernel", self.kernel), extra.get("pool", self.pool)
-        self.nodes = tensors["nodes"].numpy()
-        self.coef = tensors["coef"].numpy()
+        self.weights = self.nodes = self.coef = None
+        if "weights" in tensors:
+            self.weights = tensors["weights"].numpy()
+        else:
+            self.nodes = tensors["nodes"].numpy()
+            self.coef = tensors["coef"].numpy()
+            if self.kernel == "linear":  # a checkpoint of the representer form: w = Xᵀc / dim
+                self.weights = self.nodes.T @ self.coef / self.nodes.shape[1]
+                self.nodes = self.coef = None
+        self.n_nodes = int(extra.get("n_nodes", 0 if self.nodes is None else len(self.nodes)))
         self.bias = tensors["bias"].numpy()
         self.mean = tensors["feature_mean"].numpy()
         self.std = tensors["feature_std"].numpy()

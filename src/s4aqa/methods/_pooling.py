@@ -51,13 +51,23 @@ def pooling_option() -> Any:
 
 def pool_segments(features: np.ndarray | FeatureSet, how: str = "mean") -> np.ndarray:
     """One vector per video for the classical methods: (N, T, D) -> (N, D) mean over segments,
-    or (N, 2D) with the maximum (``mean_max``) or the standard deviation (``mean_std``) appended."""
-    array = as_array(features).astype(np.float64)
-    mean = array.mean(axis=1)
-    if how == "mean":
-        return mean
-    if how == "mean_max":
-        return np.concatenate([mean, array.max(axis=1)], axis=1)
-    if how == "mean_std":
-        return np.concatenate([mean, array.std(axis=1)], axis=1)
-    raise S4AQAError(f"unknown pooling '{how}'; use one of {', '.join(POOLINGS)}")
+    or (N, 2D) with the maximum (``mean_max``) or the standard deviation (``mean_std``) appended.
+    Computed in float64 a block of videos at a time (each row as if all were converted at once),
+    so a large pool never needs a float64 copy of all its segments."""
+    if how not in POOLINGS:
+        raise S4AQAError(f"unknown pooling '{how}'; use one of {', '.join(POOLINGS)}")
+    source = as_array(features)
+    out = np.empty((len(source), source.shape[2] * (1 if how == "mean" else 2)))
+    step = max(1, POOL_BLOCK // max(source.shape[1] * source.shape[2], 1))
+    for start in range(0, len(source), step):
+        array = source[start:start + step].astype(np.float64)
+        mean = array.mean(axis=1)
+        if how == "mean":
+            out[start:start + step] = mean
+        else:
+            extra = array.max(axis=1) if how == "mean_max" else array.std(axis=1)
+            out[start:start + step] = np.concatenate([mean, extra], axis=1)
+    return out
+
+
+POOL_BLOCK = 1 << 24  # segment values converted to float64 at a time (128 MiB)

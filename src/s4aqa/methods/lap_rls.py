@@ -4,8 +4,10 @@ closed-form model of ``methods._linear`` (see there for the objective and the le
 selection) as a method of its own. With the option ``unlabeled`` off, the graph holds the
 labeled videos only.
 
-Checkpoint: no pickles. The model's standardised videos, the coefficients, the standardisation
-and the chosen hyper-parameters are stored; prediction needs nothing else.
+Checkpoint: no pickles. The weights in feature space (linear kernel; the RBF kernel: the
+standardised videos and their coefficients), the standardisation and the chosen
+hyper-parameters are stored; prediction needs nothing else. A checkpoint of the older
+representer form (videos and coefficients for the linear kernel) loads as weights.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ class LapRLS(Method):
         return self.model.params
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
-        if self.model.coef is None:
+        if not self.model.fitted:
             raise self.not_trained()
         return self.model.predict(features)
 
@@ -89,7 +91,7 @@ class LapRLS(Method):
         return self.model.standardised(features)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        if self.model.coef is None:
+        if not self.model.fitted:
             raise self.not_trained()
         return self.model.state_dict()
 
