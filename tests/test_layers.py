@@ -24,7 +24,7 @@ LAYERS = {  # package (or module) under s4aqa -> layer; higher layers may import
     "experiments": 6,
     "cli": 7, "__main__": 7,
 }
-DEFERRED = {"av", "matplotlib", "matplotlib.pyplot", "ray"}  # optional extras, imported where used
+DEFERRED = {"av", "matplotlib", "matplotlib.pyplot", "ray", "faiss"}  # optional extras, imported where used
 
 
 def _modules() -> dict[str, Path]:

@@ -150,11 +150,16 @@ def test_ctrl_c_saves_the_step_and_the_rerun_says_it_resumes(tmp_path, monkeypat
         original(self, loop)
 
     monkeypatch.setattr(hooks.Checkpoint, "start", start_with_ctrl_c)
+    # as at a terminal, whatever started the tests (a background job ignores Ctrl-C)
+    monkeypatch.setattr(signal, "getsignal", lambda number: signal.default_int_handler)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     with pytest.raises(KeyboardInterrupt):
         run_training(config, data, state_dir=tmp_path, notify=said.append)
     monkeypatch.setattr(hooks.Checkpoint, "start", original)
+    monkeypatch.undo()
+    restored = signal.signal(signal.SIGINT, before)
     assert any("interrupted at step 8 of 30" in s for s in said)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert restored is signal.default_int_handler  # the handler given back
     resumed = run_training(config, data, state_dir=tmp_path, notify=said.append)
     assert any("resuming from step 8 of 30" in s for s in said)
     np.testing.assert_array_equal(resumed.predictions, run_training(config, data).predictions)

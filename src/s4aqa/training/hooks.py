@@ -206,9 +206,11 @@ class Checkpoint(Hook):
 
     def _catch_interrupt(self) -> None:
         """The first Ctrl-C stops training after the step in progress, saved; a second one
-        stops at once. Only where signals can be caught (the main thread)."""
+        stops at once. Only where Ctrl-C would stop the process (the main thread, Python's
+        own handler in force: a process started to ignore it, as under nohup, still does)."""
         self.interrupted, self._previous = False, None
-        if threading.current_thread() is not threading.main_thread():
+        if (threading.current_thread() is not threading.main_thread()
+                or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
             return
 
         def handler(signum, frame):
@@ -322,7 +324,7 @@ class Progress(Hook):
         self.bar.update(1)
         if (step + 1) % 10 == 0 or step == loop.steps - 1:
             loss = float(loop.loss) / len(loop.group.methods)  # a group's loss is a sum
-            self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=False)
+            self.bar.set_postfix_str(f"loss {loss:.4f}", refresh=step == loop.steps - 1)
 
     def end(self, loop) -> None:
         if self.log:
