@@ -35,8 +35,9 @@ from s4aqa.features.video import DEFAULT_CROP, DEFAULT_RESIZE, find_videos
 from s4aqa.features.weights import fetch_weights
 from s4aqa.methods.registry import METHODS
 from s4aqa.options import describe_options
-from s4aqa.runs.checkpoint import load_checkpoint
+from s4aqa.runs.checkpoint import load_checkpoint, read_meta
 from s4aqa.runs.explain import REFERENCES, explain_run, has_matplotlib, write_explanation
+from s4aqa.runs.intervals import bounds_of, review_text
 from s4aqa.runs.run import (check_run_folder, load_data, predictions_csv, run_training,
                             write_run)
 from s4aqa.runs.score import score_videos
@@ -188,7 +189,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     method, meta = load_checkpoint(Path(args.run), device=args.device)
     if args.features is None:  # every video of the run's dataset
         data = load_data(_run_config(meta, args.root))
-        text = predictions_csv(data.ids, method.predict(data), data.scores, data.split)
+        predicted = method.predict(data)
+        low, high = bounds_of(meta, predicted)  # the run's prediction intervals
+        text = predictions_csv(data.ids, predicted, data.scores, data.split, low=low,
+                               high=high)
         count = len(data)
     else:
         segments, dim = meta["extra"]["shape"] if "shape" in meta["extra"] else (None, None)
@@ -201,7 +205,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                  f"model was trained on {dim}; extract them the same way as "
                                  "the training data")
             arrays.append(resample_segments(array, segments) if segments else array)
-        text = predictions_csv([p.stem for p in files], method.predict(np.stack(arrays)))
+        predicted = method.predict(np.stack(arrays))
+        low, high = bounds_of(meta, predicted)  # the run's prediction intervals
+        text = predictions_csv([p.stem for p in files], predicted, low=low, high=high)
         count = len(files)
     if args.out:
         io.write_text(args.out, text)
@@ -214,6 +220,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.review is not None and args.review < 1:
+        raise S4AQAError(f"--review {args.review}: list 1 or more videos")
     videos = find_videos(args.videos)
     if not videos:
         raise S4AQAError("no videos given (or none found in the given folders)")
@@ -223,12 +231,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         if error:
             _say(f"skipped {vid}: {error}")
     scored = [(vid, score) for vid, score, _ in results if score is not None]
-    text = predictions_csv([vid for vid, _ in scored], [score for _, score in scored])
+    ids, predicted = [vid for vid, _ in scored], np.array([s for _, s in scored], dtype=float)
+    low, high = bounds_of(read_meta(args.run), predicted)  # the run's intervals
+    text = predictions_csv(ids, predicted, low=low, high=high)
     if args.out:
         io.write_text(args.out, text)
         print(f"{len(scored)} videos scored -> {args.out}")
     else:
         sys.stdout.write(text)
+    if args.review is not None:
+        sys.stdout.write(review_text(ids, predicted, low, high, args.review))
     return 1 if any(error for _, _, error in results) else 0
 
 
@@ -307,6 +319,8 @@ def cmd_weights(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.review is not None and args.review < 1:
+        raise S4AQAError(f"--review {args.review}: list 1 or more videos")
     if args.workers < 1:
         raise S4AQAError(f"--workers must be at least 1, got {args.workers}")
     summary = extract(args.videos, args.out, segments=args.segments, device=args.device,
@@ -450,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     score.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     score.add_argument("--out", default=None, help="CSV to write (default: print)")
+    score.add_argument("--review", type=int, default=None, metavar="K",
+                       help="also list the K videos whose prediction intervals are widest")
     score.add_argument("--root", default=None, metavar="PATH",
                        help="where the run's training features are now, if they moved")
 

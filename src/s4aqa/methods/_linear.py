@@ -77,6 +77,10 @@ class GraphRidge:
         self.params: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         self.score_mean, self.score_std = 0.0, 1.0
+        # exact leave-one-out predictions of the labeled videos by the chosen (averaged best)
+        # model, in score units, and their scores: the residuals its intervals are made of
+        self.loo: np.ndarray | None = None
+        self.loo_truth: np.ndarray | None = None
 
     def standardised(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         array = as_array(features)
@@ -113,7 +117,7 @@ class GraphRidge:
         graph_kernel = ((np.diag(adjacency.sum(1)) - adjacency) @ kernel
                         if adjacency is not None else np.zeros_like(kernel))  # L K
         degree = float(adjacency.sum(1).mean()) or 1.0 if adjacency is not None else 1.0
-        self.history, scored = [], []
+        self.history, scored, loos = [], [], {}
         for alpha in self.alphas:
             for g in graphs:
                 solve = self._solver(kernel, graph_kernel, n_labeled, alpha, g / degree)
@@ -123,6 +127,7 @@ class GraphRidge:
                          else spearman(loo, y))
                 self.history.append({"alpha": alpha, "graph": g, f"loo_{self.select_by}": score})
                 scored.append((score, alpha, g))
+                loos[(alpha, g)] = loo
         # the best grid point, or the mean of the best few (a steadier choice at few labels)
         best = sorted(scored, key=lambda s: -s[0])[: self.average_best]
         self.params = {"alpha": best[0][1], "graph": best[0][2], "gamma": best[0][2] / degree}
@@ -130,6 +135,10 @@ class GraphRidge:
                    for _, alpha, g in best]
         coefficients = np.concatenate(columns, axis=1)
         self.coef, self.bias = coefficients[:-1], coefficients[-1]
+        # the averaged model left without video i is the average of its parts left without i
+        self.loo = (np.mean([loos[(alpha, g)] for _, alpha, g in best], axis=0)
+                    * self.score_std + self.score_mean)
+        self.loo_truth = np.asarray(labeled.scores, dtype=np.float64).copy()
         return self
 
     @staticmethod
