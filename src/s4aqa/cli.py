@@ -33,6 +33,7 @@ from s4aqa.features.kinetics import classify, default_labels_path, fetch_labels,
 from s4aqa.features.segments import SegmentSpec
 from s4aqa.features.video import DEFAULT_CROP, DEFAULT_RESIZE, find_videos
 from s4aqa.features.weights import fetch_weights
+from s4aqa.methods.intervals import interval_metrics
 from s4aqa.methods.registry import METHODS
 from s4aqa.options import describe_options
 from s4aqa.runs.checkpoint import load_checkpoint, read_meta
@@ -167,7 +168,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     method, meta = load_checkpoint(run, device=args.device)
     split = Split.load(run / "split.json")
     test = load_data(_run_config(meta, args.root)).select_ids(split.test)
-    metrics = evaluate(method.predict(test), test)
+    predicted = method.predict(test)
+    metrics = evaluate(predicted, test)
+    low, high = bounds_of(meta, predicted)  # the run's prediction intervals, if it has them
+    if low is not None:
+        metrics.update(interval_metrics(low, high, test))
     print(_metrics_line(metrics))
     if args.out:
         io.write_json(args.out, metrics)
