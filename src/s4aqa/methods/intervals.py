@@ -16,7 +16,7 @@ Out-of-sample residuals, by method (``out_of_sample``):
 - ``svr``: ``folds``-fold cross-validated predictions with the chosen hyper-parameters
   (``SVR.oos``: five more small fits);
 - a deep method with the core ``blend``: the leave-one-out predictions of its closed-form
-  partner (ridge or LapRLS). The blend of networks and partner is measured more accurate than
+  partner (ridge or LapRLS), on the scale the blend gives the partner. The blend of networks and partner is measured more accurate than
   the partner alone, so these residuals err wide (measured coverage: docs/results/fisv/
   intervals/); out-of-fold networks would cost a network training per fold;
 - any other method: leave-one-out residuals of ridge regression on the labeled videos' pooled
@@ -145,12 +145,26 @@ def _closed_form(model: GraphRidge | None) -> tuple[np.ndarray, np.ndarray] | No
     return model.loo_truth, model.loo
 
 
+def _as_blended(method: DeepMethod, truth: np.ndarray, loo: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The partner's leave-one-out predictions as the blend weighs them: with
+    ``blend_scale`` standardised the blend maps the partner onto the members' spread
+    (``DeepMethod.finish``), and its residuals are taken on that scale (a graph's smoothing
+    shrinks the partner's own predictions, and residuals on its scale would understate the
+    blend's errors); with raw scale they are the partner's own."""
+    if not method.blend_stats:
+        return truth, loo
+    centre, spread = method.blend_stats["partner"]
+    z = (np.asarray(loo) - method.score_mean) / method.score_std
+    return truth, ((z - centre) / spread) * method.score_std + method.score_mean
+
+
 def out_of_sample(method: Method) -> tuple[tuple[np.ndarray, np.ndarray], str] | None:
     """((scores, out-of-sample predictions) of the labeled videos, their source) where the
     trained ``method`` has them (see the module docstring); None where it has none."""
     if isinstance(method, DeepMethod):
         pair = _closed_form(method.partner)
-        return (pair, "partner_loo") if pair is not None else None
+        return (_as_blended(method, *pair), "partner_loo") if pair is not None else None
     own = getattr(method, "oos", None)  # a method that made its own (svr: cross-validation)
     if own is not None:
         return own, "cv"
