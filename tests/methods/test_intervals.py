@@ -131,3 +131,19 @@ def test_infinite_intervals_from_too_few_residuals(sets):
     low, high = intervals.bounds(lap.predict(test))
     metrics = interval_metrics(low, high, test)
     assert metrics["test_coverage"] == 1.0 and metrics["test_interval_width"] is None
+
+
+def test_a_standardised_blend_takes_its_partners_residuals_on_the_blends_scale(staged,
+                                                                             deep_tiny):
+    method = create("s4aqa", {**deep_tiny, "steps": 5}, seed=0)
+    method.fit(staged["labeled"], staged["unlabeled"])
+    assert method.blend_stats  # LapRLS partner: blend_scale auto is standardised
+    (truth, predicted), source = out_of_sample(method)
+    centre, spread = method.blend_stats["partner"]
+    loo_z = (method.partner.loo - method.score_mean) / method.score_std
+    np.testing.assert_allclose(predicted, (loo_z - centre) / spread * method.score_std
+                               + method.score_mean)
+    # the partner as the blend adds it: its predictions of the labeled videos on that scale
+    labeled_z = method.partner.predict_normalised(staged["labeled"])
+    blended_partner = (labeled_z - centre) / spread * method.score_std + method.score_mean
+    assert np.corrcoef(blended_partner, predicted)[0, 1] > 0.5
