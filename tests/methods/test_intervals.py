@@ -84,7 +84,7 @@ def sets(videos):
 
 def test_each_method_gives_its_out_of_sample_residuals(sets, deep_tiny):
     labeled, test = sets
-    lap = create("lap_rls", {}, seed=0).fit(labeled)
+    lap = create("lap_rls", {"graph_grid": "0"}, seed=0).fit(labeled)
     (truth, predicted), source = out_of_sample(lap)
     assert source == "loo" and np.array_equal(predicted, lap.model.loo)
     svr = create("svr", {"c_grid": "1", "epsilon_grid": "0.2", "gamma_grid": "1"}, seed=0)
@@ -133,17 +133,12 @@ def test_infinite_intervals_from_too_few_residuals(sets):
     assert metrics["test_coverage"] == 1.0 and metrics["test_interval_width"] is None
 
 
-def test_a_standardised_blend_takes_its_partners_residuals_on_the_blends_scale(staged,
-                                                                             deep_tiny):
+def test_graph_and_standardised_blends_take_ridges_residuals(staged, deep_tiny, sets):
     method = create("s4aqa", {**deep_tiny, "steps": 5}, seed=0)
     method.fit(staged["labeled"], staged["unlabeled"])
-    assert method.blend_stats  # LapRLS partner: blend_scale auto is standardised
-    (truth, predicted), source = out_of_sample(method)
-    centre, spread = method.blend_stats["partner"]
-    loo_z = (method.partner.loo - method.score_mean) / method.score_std
-    np.testing.assert_allclose(predicted, (loo_z - centre) / spread * method.score_std
-                               + method.score_mean)
-    # the partner as the blend adds it: its predictions of the labeled videos on that scale
-    labeled_z = method.partner.predict_normalised(staged["labeled"])
-    blended_partner = (labeled_z - centre) / spread * method.score_std + method.score_mean
-    assert np.corrcoef(blended_partner, predicted)[0, 1] > 0.5
+    assert method.blend_stats and out_of_sample(method) is None  # standardised blend
+    assert fit_intervals(method, staged["labeled"]).source == "ridge_loo"
+    labeled, _ = sets
+    lap = create("lap_rls", {"graph_grid": "1,3"}, seed=0).fit(labeled, staged["unlabeled"])
+    assert lap.model.graph_used and out_of_sample(lap) is None
+    assert fit_intervals(lap, labeled).source == "ridge_loo"

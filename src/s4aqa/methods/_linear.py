@@ -81,6 +81,7 @@ class GraphRidge:
         # model, in score units, and their scores: the residuals its intervals are made of
         self.loo: np.ndarray | None = None
         self.loo_truth: np.ndarray | None = None
+        self.graph_used = False
 
     def standardised(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         array = as_array(features)
@@ -139,6 +140,9 @@ class GraphRidge:
         self.loo = (np.mean([loos[(alpha, g)] for _, alpha, g in best], axis=0)
                     * self.score_std + self.score_mean)
         self.loo_truth = np.asarray(labeled.scores, dtype=np.float64).copy()
+        # whether the graph is on in the chosen model: its leave-one-out then keeps the video
+        # as a node of the graph, which a video scored later is not (its residuals are low)
+        self.graph_used = bool(any(g > 0 for _, _, g in best))
         return self
 
     @staticmethod

@@ -12,15 +12,20 @@ residuals for the coverage asked: :func:`too_few`).
 Out-of-sample residuals, by method (``out_of_sample``):
 
 - ``lap_rls`` and every closed-form model: the exact leave-one-out predictions of the chosen
-  (averaged best) model (``GraphRidge.loo``, free: the hat matrix is computed for selection);
+  (averaged best) model (``GraphRidge.loo``, free: the hat matrix is computed for selection),
+  where the chosen model does not use the graph; where it does, a video left out stays a node
+  of the graph, which a video scored later is not, and those residuals are too small: ridge's
+  (below) instead;
 - ``svr``: ``folds``-fold cross-validated predictions with the chosen hyper-parameters
   (``SVR.oos``: five more small fits);
-- a deep method with the core ``blend``: the leave-one-out predictions of its closed-form
-  partner (ridge or LapRLS), on the scale the blend gives the partner. The blend of networks and partner is measured more accurate than
-  the partner alone, so these residuals err wide (measured coverage: docs/results/fisv/
-  intervals/); out-of-fold networks would cost a network training per fold;
-- any other method: leave-one-out residuals of ridge regression on the labeled videos' pooled
-  features, centred on the method's prediction (``ridge``: the naive construction).
+- a deep method with the core ``blend`` and a ridge partner on the raw scale (``aa`` and every
+  baseline on the core): the leave-one-out predictions of its partner. The blend of networks
+  and partner is more accurate than the partner alone, so these residuals err wide;
+  out-of-fold networks would cost a network training per fold;
+- any other method (a standardised blend such as ``s4aqa``'s, whose partner's residuals swing
+  with the members' spread; ``core=plain``; ``coreg``): leave-one-out residuals of ridge
+  regression on the labeled videos' pooled features, centred on the method's own prediction
+  (``ridge_loo``: the naive construction).
 
 Widths are the same for every video of a run: scaling them by each video's distance to the
 labeled videos or by its predicted score was measured on validation slices of Fis-V's training
@@ -140,31 +145,25 @@ class Intervals:
 
 
 def _closed_form(model: GraphRidge | None) -> tuple[np.ndarray, np.ndarray] | None:
-    if model is None or getattr(model, "loo", None) is None:
+    """A closed-form model's exact leave-one-out, where it is out of sample for a video scored
+    later: not where the chosen model uses the graph (left out, a labeled video stays a node
+    of the graph, and a video scored later is no node: on validation slices of Fis-V these
+    residuals were too small)."""
+    if model is None or getattr(model, "loo", None) is None or model.graph_used:
         return None
     return model.loo_truth, model.loo
-
-
-def _as_blended(method: DeepMethod, truth: np.ndarray, loo: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The partner's leave-one-out predictions as the blend weighs them: with
-    ``blend_scale`` standardised the blend maps the partner onto the members' spread
-    (``DeepMethod.finish``), and its residuals are taken on that scale (a graph's smoothing
-    shrinks the partner's own predictions, and residuals on its scale would understate the
-    blend's errors); with raw scale they are the partner's own."""
-    if not method.blend_stats:
-        return truth, loo
-    centre, spread = method.blend_stats["partner"]
-    z = (np.asarray(loo) - method.score_mean) / method.score_std
-    return truth, ((z - centre) / spread) * method.score_std + method.score_mean
 
 
 def out_of_sample(method: Method) -> tuple[tuple[np.ndarray, np.ndarray], str] | None:
     """((scores, out-of-sample predictions) of the labeled videos, their source) where the
     trained ``method`` has them (see the module docstring); None where it has none."""
     if isinstance(method, DeepMethod):
+        # the partner's residuals stand for the blend's where the blend adds the partner as it
+        # is (ridge, raw scale); a standardised blend rescales it by the spread of the
+        # members' predictions, and residuals on that scale swung with it on validation
+        # slices (too wide in one seed in three, too narrow in another): ridge's instead
         pair = _closed_form(method.partner)
-        return (_as_blended(method, *pair), "partner_loo") if pair is not None else None
+        return (pair, "partner_loo") if pair is not None and not method.blend_stats else None
     own = getattr(method, "oos", None)  # a method that made its own (svr: cross-validation)
     if own is not None:
         return own, "cv"

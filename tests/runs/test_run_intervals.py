@@ -33,7 +33,7 @@ def _rows(path):
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.parametrize("method, options, source", [("lap_rls", {}, "loo"),
+@pytest.mark.parametrize("method, options, source", [("lap_rls", {"graph_grid": "0"}, "loo"),
                                                       ("aa", FAST, "partner_loo")])
 def test_run_writes_intervals_and_the_checkpoint_keeps_them(tmp_path, data, method, options,
                                                             source):
