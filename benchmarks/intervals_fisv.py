@@ -8,7 +8,14 @@ every video (centred on ridge's own prediction, and, in a second column, the sam
 each method's prediction). Nothing here chooses anything; with --holdout it reads
 validation slices of the training split.
 
-    python benchmarks/intervals_fisv.py REPRO_DIR [--root ../shared/data/fisv] [--holdout N]
+    python benchmarks/intervals_fisv.py REPRO_DIR [--root ../shared/data/fisv]
+    python benchmarks/intervals_fisv.py REPRO_DIR --refresh s4aqa
+
+``--refresh METHOD`` rewrites the interval metrics of METHOD's cached records whose residual
+source is not ``ridge_loo`` with the construction the code now gives it (ridge's leave-one-out
+on the run's labeled videos, around the record's own predictions: exactly what a fresh run
+writes, as the point predictions do not depend on it); it was used once, for s4aqa runs
+cached while its construction was still being chosen (see docs/results/fisv/intervals/).
 
 Prints a markdown table: per method and cell, coverage mean ± std over seeds, the lowest
 single run, width mean ± std (score units) and width / test scores' std.
@@ -27,7 +34,8 @@ from s4aqa.config import RunConfig
 from s4aqa.experiments.cache import RunCache, read_manifests
 from s4aqa.experiments.protocols import RunSpec
 from s4aqa.methods._linear import GraphRidge
-from s4aqa.methods.intervals import conformal_quantile
+from s4aqa.methods.intervals import Intervals, conformal_quantile, interval_metrics, \
+    ridge_residuals
 from s4aqa.methods.registry import create
 from s4aqa.runs.run import load_data, split_of, training_sets
 
@@ -44,6 +52,37 @@ def naive(config: RunConfig, data, coverage: float):
     return half, model.predict(test), test.scores, list(test.ids)
 
 
+def refresh(repro: str, method_name: str) -> None:
+    cache = RunCache(repro)
+    datasets: dict = {}
+    count = 0
+    for manifest in read_manifests(repro):
+        for values in manifest["runs"]:
+            spec = RunSpec.from_dict(values)
+            key = values.get("key") or spec.key
+            record = cache.load(key)
+            c = spec.config
+            if (record is None or record.get("status") != "ok" or c.method != method_name
+                    or record["metrics"].get("interval_source") == "ridge_loo"):
+                continue
+            if c.target not in datasets:
+                datasets[c.target] = load_data(c)
+            data = datasets[c.target]
+            method = create(c.method, c.options, seed=0)
+            split = split_of(c, data, need_validation=method.uses_validation)
+            labeled = training_sets(data, split, method)[0]
+            intervals = Intervals(ridge_residuals(labeled), "ridge_loo", c.coverage)
+            test = data.select_ids(record["test_ids"])
+            low, high = intervals.bounds(np.asarray(record["predictions"]))
+            record["metrics"].update(interval_metrics(low, high, test))
+            record["metrics"].update({"coverage": intervals.coverage,
+                                      "interval_source": intervals.source,
+                                      "interval_residuals": intervals.n})
+            cache.save(record)
+            count += 1
+    print(f"{count} {method_name} record(s) refreshed")
+
+
 def summary(values) -> str:
     values = np.asarray(values, float)
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else \
@@ -54,7 +93,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("repro")
     parser.add_argument("--root", default=None)
+    parser.add_argument("--refresh", default=None, metavar="METHOD")
     args = parser.parse_args()
+    if args.refresh:
+        refresh(args.repro, args.refresh)
+        return
     cache = RunCache(args.repro)
     cells = defaultdict(lambda: defaultdict(list))
     naive_done: dict = {}
