@@ -96,7 +96,7 @@ def test_cli_predict_prints_intervals_and_bad_coverage_is_one_line(tmp_path, cap
     capsys.readouterr()
     assert main(["predict", "--run", str(run)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "id,predicted,low,high,score,split"
+    assert out[0] == "id,predicted,score,split,low,high"
     trained = {r["id"]: r for r in _rows(run / "predictions.csv")}
     first = dict(zip(out[0].split(","), out[1].split(",")))
     if first["id"] in trained:

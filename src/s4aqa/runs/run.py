@@ -265,22 +265,23 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
 def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None,
                     split: np.ndarray | None = None, low: np.ndarray | None = None,
                     high: np.ndarray | None = None) -> str:
-    """id,predicted[,low,high][,score][,split] lines (a score left empty where it is not
-    known; low and high: the prediction interval, inf where infinite)."""
+    """id,predicted[,score][,split][,low,high] lines (a score left empty where it is not
+    known; low and high: the prediction interval, inf where infinite; last, so that readers
+    of the earlier columns by position are not moved)."""
     buffer = _io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     bands = low is not None and high is not None
-    writer.writerow(["id", "predicted"] + (["low", "high"] if bands else [])
-                    + (["score"] if truth is not None else [])
-                    + (["split"] if split is not None else []))
+    writer.writerow(["id", "predicted"] + (["score"] if truth is not None else [])
+                    + (["split"] if split is not None else [])
+                    + (["low", "high"] if bands else []))
     for i, vid in enumerate(ids):
         row = [vid, f"{predictions[i]:.6f}"]
-        if bands:
-            row += [f"{low[i]:.6f}", f"{high[i]:.6f}"]
         if truth is not None:
             row.append("" if np.isnan(truth[i]) else f"{truth[i]:.6f}")
         if split is not None:
             row.append(str(split[i]))
+        if bands:
+            row += [f"{low[i]:.6f}", f"{high[i]:.6f}"]
         writer.writerow(row)
     return buffer.getvalue()
 
