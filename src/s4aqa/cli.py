@@ -225,8 +225,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.review is not None and args.review < 1:
-        raise S4AQAError(f"--review {args.review}: list 1 or more videos")
+    review = getattr(args, "review", None)  # --review K (absent from older callers' args)
+    if review is not None and review < 1:
+        raise S4AQAError(f"--review {review}: list 1 or more videos")
     videos = find_videos(args.videos)
     if not videos:
         raise S4AQAError("no videos given (or none found in the given folders)")
@@ -244,8 +245,8 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"{len(scored)} videos scored -> {args.out}")
     else:
         sys.stdout.write(text)
-    if args.review is not None:
-        sys.stdout.write(review_text(ids, predicted, low, high, args.review))
+    if review is not None:
+        sys.stdout.write(review_text(ids, predicted, low, high, review))
     return 1 if any(error for _, _, error in results) else 0
 
 
@@ -324,8 +325,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
 def cmd_extract(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.review is not None and args.review < 1:
-        raise S4AQAError(f"--review {args.review}: list 1 or more videos")
+    review = getattr(args, "review", None)  # --review K (absent from older callers' args)
+    if review is not None and review < 1:
+        raise S4AQAError(f"--review {review}: list 1 or more videos")
     if args.workers < 1:
         raise S4AQAError(f"--workers must be at least 1, got {args.workers}")
     summary = extract(args.videos, args.out, segments=args.segments, device=args.device,
