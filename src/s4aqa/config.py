@@ -61,6 +61,9 @@ class RunConfig:
                                       "left out", metavar="A,B:C")
     method: str = setting("s4aqa", "the method (see `s4aqa methods -v`)", per_run=True)
     options: dict[str, Any] = field(default_factory=dict)
+    coverage: float = setting(0.9, "coverage of the prediction intervals beside each score "
+                                   "(split conformal on the labeled videos' out-of-sample "
+                                   "residuals)", metavar="C")
     device: str = setting("cpu", "cpu, cuda or cuda:N")
     threads: int = setting(1, "CPU threads of a run (torch and numpy's BLAS); one is nearly as "
                               "fast for these models and much faster on a machine running "
@@ -75,6 +78,9 @@ class RunConfig:
         for name in ("seed", "init", "holdout"):
             if int(getattr(self, name)) < 0:
                 raise S4AQAError(f"--{name} {getattr(self, name)}: use 0 or more")
+        if not 0.0 < float(self.coverage) < 1.0:
+            raise S4AQAError(f"--coverage {self.coverage}: use a number strictly between 0 "
+                             "and 1, e.g. 0.9 for 90% intervals")
         if self.segments is not None and int(self.segments) < 1:
             raise S4AQAError(f"--segments {self.segments}: use a whole number >= 1")
 

@@ -8,6 +8,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from s4aqa import io
 from s4aqa.config import RunConfig, merge_settings, parse_assignments, settings
 from s4aqa.data.formats import detect_format
@@ -20,7 +22,9 @@ from s4aqa.features.kinetics import classify, default_labels_path, fetch_labels,
 from s4aqa.features.video import find_videos
 from s4aqa.features.weights import fetch_weights
 from s4aqa.methods.registry import describe_methods
+from s4aqa.runs.checkpoint import read_meta
 from s4aqa.runs.explain import explain_run, has_matplotlib, write_explanation
+from s4aqa.runs.intervals import bounds_of, review_text
 from s4aqa.runs.run import check_run_folder, predictions_csv, run_training, write_run
 from s4aqa.runs.score import score_videos
 from s4aqa.runs.trained import evaluate_run, feature_paths, predict_run
@@ -99,6 +103,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise S4AQAError(f"--batch-size must be at least 1, got {args.batch_size}")
+    review = getattr(args, "review", None)  # --review K
+    if review is not None and review < 1:
+        raise S4AQAError(f"--review {review}: list 1 or more videos")
     videos = find_videos(args.videos)
     if not videos:
         raise S4AQAError("no videos given (or none found in the given folders)")
@@ -108,12 +115,16 @@ def cmd_score(args: argparse.Namespace) -> int:
         if error:
             _say(f"skipped {vid}: {error}")
     scored = [(vid, score) for vid, score, _ in results if score is not None]
-    text = predictions_csv([vid for vid, _ in scored], [score for _, score in scored])
+    ids, predicted = [vid for vid, _ in scored], np.array([s for _, s in scored], dtype=float)
+    low, high = bounds_of(read_meta(args.run), predicted)  # the run's intervals
+    text = predictions_csv(ids, predicted, low=low, high=high)
     if args.out:
         io.write_text(args.out, text)
         print(f"{len(scored)} videos scored -> {args.out}")
     else:
         sys.stdout.write(text)
+    if review is not None:
+        sys.stdout.write(review_text(ids, predicted, low, high, review))
     return 1 if any(error for _, _, error in results) else 0
 
 

@@ -7,8 +7,8 @@ import argparse
 import dataclasses
 import typing
 
-from s4aqa import __version__
 import s4aqa.cli.commands as c
+from s4aqa import __version__
 from s4aqa.config import RunConfig, settings
 from s4aqa.data.formats import READERS
 from s4aqa.errors import S4AQAError
@@ -193,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     _device(score)
     score.add_argument("--batch-size", type=int, default=8, help="clips per forward pass")
     score.add_argument("--out", default=None, help="CSV to write (default: print)")
+    score.add_argument("--review", type=int, default=None, metavar="K",
+                       help="also list the K videos whose prediction intervals are widest")
     score.add_argument("--root", default=None, metavar="PATH",
                        help="where the run's training features are now, if they moved")
 

@@ -176,6 +176,11 @@ class GraphRidge:
         self.params: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         self.score_mean, self.score_std = 0.0, 1.0
+        # exact leave-one-out predictions of the labeled videos by the chosen (averaged best)
+        # model, in score units, and their scores: the residuals its intervals are made of
+        self.loo: np.ndarray | None = None
+        self.loo_truth: np.ndarray | None = None
+        self.graph_used = False
 
     @property
     def fitted(self) -> bool:
@@ -212,6 +217,7 @@ class GraphRidge:
         self.n_nodes = len(nodes)
         self.score_mean, self.score_std = z_scores(labeled.scores)
         y = (labeled.scores - self.score_mean) / self.score_std
+        self._y, self._loos = y, {}  # each grid point's leave-one-out, for the intervals
         graphs = self.graphs if len(nodes) > n_labeled else [0.0]  # no node to smooth over
         adjacency = knn_graph(nodes, self.neighbours) if any(graphs) else None
         degree = float(adjacency.sum() / len(nodes)) or 1.0 if adjacency is not None else 1.0
@@ -231,15 +237,25 @@ class GraphRidge:
             coefficients = np.concatenate(columns, axis=1)
             self.coef, self.bias = coefficients[:-1], coefficients[-1]
             self.nodes, self.weights = nodes, None
+        # the averaged model left without video i is the average of its parts left without i
+        self.loo = (np.mean([self._loos[(alpha, g)] for _, alpha, g in best], axis=0)
+                    * self.score_std + self.score_mean)
+        self.loo_truth = np.asarray(labeled.scores, dtype=np.float64).copy()
+        # whether the graph is on in the chosen model: its leave-one-out then keeps the video
+        # as a node of the graph, which a video scored later is not (its residuals are low)
+        self.graph_used = bool(any(g > 0 for _, _, g in best))
+        del self._y, self._loos
         return self
 
     def _score(self, y: np.ndarray, loo: np.ndarray) -> float:
         return (-float(np.mean((loo - y) ** 2)) if self.select_by == "mse"
                 else spearman(loo, y))
 
-    def _record(self, scored: list, alpha: float, g: float, score: float) -> None:
+    def _record(self, scored: list, alpha: float, g: float, loo: np.ndarray) -> None:
+        score = self._score(self._y, loo)
         self.history.append({"alpha": alpha, "graph": g, f"loo_{self.select_by}": score})
         scored.append((score, alpha, g))
+        self._loos[(alpha, g)] = loo
 
     def _grid_linear(self, nodes, adjacency, n_labeled, y, graphs, degree):
         """Every grid point's exact leave-one-out in feature space (module docstring), and a
@@ -269,7 +285,7 @@ class GraphRidge:
                 residual = inverse @ y_centred  # y − ŷ on the labeled videos
                 leverage_left = np.diag(inverse) - 1.0 / n_labeled  # 1 − H_ii
                 loo = y - residual / np.maximum(leverage_left, 1e-9)
-                self._record(scored, alpha, g, self._score(y, loo))
+                self._record(scored, alpha, g, loo)
 
         def solve(alpha: float, g: float):
             scale, factor = system(alpha, g)
@@ -294,7 +310,7 @@ class GraphRidge:
                 solve = self._solver(kernel, graph_kernel, n_labeled, alpha, g / degree)
                 fitted = solve(np.eye(n_labeled))[1]  # the hat matrix on the labeled videos
                 loo = y - (y - fitted @ y) / np.maximum(1.0 - np.diag(fitted), 1e-9)
-                self._record(scored, alpha, g, self._score(y, loo))
+                self._record(scored, alpha, g, loo)
 
         def solve(alpha: float, g: float):
             return self._solver(kernel, graph_kernel, n_labeled, alpha, g / degree)(

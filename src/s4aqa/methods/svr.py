@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 from sklearn.metrics import make_scorer
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_predict
 from sklearn.svm import SVR as _SVR
 
 from s4aqa.data.featureset import FeatureSet
@@ -79,6 +79,7 @@ class SVR(Method):
         self.mean = self.std = None
         self.score_mean, self.score_std = 0.0, 1.0
         self.grids = self._grids()
+        self.oos: tuple[np.ndarray, np.ndarray] | None = None  # see _out_of_fold
 
     def _grids(self) -> dict[str, list[float]]:
         o = self.options
@@ -112,7 +113,22 @@ class SVR(Method):
         self.train_y = (labeled.scores - self.score_mean) / self.score_std
         self.params, self.history = self._select(validation)
         self.model = self._svr(**self.params).fit(self.train_x, self.train_y)
+        self.oos = self._out_of_fold(labeled.scores)
         return self
+
+    def _out_of_fold(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(scores, cross-validated predictions) of the labeled videos with the chosen
+        hyper-parameters, in score units: the residuals of its prediction intervals
+        (``methods.intervals``; ``folds`` more fits, a few ms each); None below 4 videos."""
+        n = len(self.train_y)
+        folds = min(int(self.options.folds), n)
+        if n < 4 or folds < 2:
+            return None
+        predicted = cross_val_predict(
+            self._svr(**self.params), self.train_x, self.train_y,
+            cv=KFold(folds, shuffle=True, random_state=self.seed % (2 ** 32)))
+        return (np.asarray(scores, dtype=np.float64).copy(),
+                predicted * self.score_std + self.score_mean)
 
     def _select(self, validation: FeatureSet | None) -> tuple[dict[str, float], list[dict]]:
         o = self.options

@@ -23,7 +23,10 @@ META = "model.json"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(directory: str | os.PathLike, method, config: dict[str, Any]) -> None:
+def save_checkpoint(directory: str | os.PathLike, method, config: dict[str, Any],
+                    intervals: dict[str, Any] | None = None) -> None:
+    """``intervals``: the run's prediction intervals (``Intervals.to_json``), kept so that a
+    video scored later gets the same interval."""
     directory = Path(directory)
     tensors = {k: v.detach().cpu().contiguous() for k, v in method.state_dict().items()}
     io.write_bytes(directory / WEIGHTS, save(tensors))
@@ -34,6 +37,7 @@ def save_checkpoint(directory: str | os.PathLike, method, config: dict[str, Any]
         "seed": method.seed,
         "extra": method.extra_state(),
         "config": config,
+        **({"intervals": intervals} if intervals is not None else {}),
     })
 
 

@@ -37,6 +37,12 @@ def key_fields(config: RunConfig, data_fingerprint: str | None = None) -> dict[s
         fields.pop("holdout", None)  # absent when off, as before the setting existed
     if not fields.get("shift"):
         fields.pop("shift", None)
+    # the intervals' coverage decides the interval metrics a record holds, not the point
+    # numbers: in the key only when it is not the default, so earlier keys stand
+    if float(fields.get("coverage", 0.9)) == 0.9:
+        fields.pop("coverage", None)
+    else:
+        fields["coverage"] = float(fields["coverage"])
     fields["data"] = data_fingerprint
     fields["cache_format"] = KEY_FORMAT
     # a method's code version: bumped when a change alters its numbers, so old runs rerun

@@ -29,6 +29,7 @@ from s4aqa.data.formats import load_dataset
 from s4aqa.data.splits import Split, make_split
 from s4aqa.device import resolve_device
 from s4aqa.errors import S4AQAError, Unsupported
+from s4aqa.methods.intervals import fit_intervals, interval_metrics, too_few
 from s4aqa.methods.registry import create, method_options
 from s4aqa.runs.checkpoint import save_checkpoint
 from s4aqa.runs.identity import run_key
@@ -88,6 +89,10 @@ class RunResult:
     test_ids: list[str]
     predictions: np.ndarray
     truth: np.ndarray
+    # prediction intervals (methods.intervals): the state, and the test videos' bounds
+    intervals: Any = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
 
 
 def split_of(config: RunConfig, data: FeatureSet, need_validation: bool = True) -> Split:
@@ -169,6 +174,9 @@ def run_training(config: RunConfig, data: FeatureSet | None = None,
     if notify is not None:
         for line in caveats(data, split, sets):
             notify(line)
+        few = too_few(len(sets[0]), config.coverage)  # the intervals' residuals
+        if few:
+            notify(few)
     hooks = []
     if state_dir is not None:
         if fresh:
@@ -213,8 +221,15 @@ def _evaluated(config, data, split, method, sets, extra: dict[str, Any]) -> RunR
     predictions = method.predict(test)
     metrics = evaluate(predictions, test)
     metrics.update(run_facts(config, sets, method))
+    # prediction intervals from the labeled videos only (methods.intervals)
+    intervals = fit_intervals(method, sets[0], config.coverage)
+    low, high = intervals.bounds(predictions)
+    metrics.update(interval_metrics(low, high, test))
+    metrics.update({"coverage": intervals.coverage, "interval_source": intervals.source,
+                    "interval_residuals": intervals.n})
     metrics.update(extra)
-    return RunResult(config, method, split, metrics, split.test, predictions, test.scores)
+    return RunResult(config, method, split, metrics, split.test, predictions, test.scores,
+                     intervals, low, high)
 
 
 def run_facts(config: RunConfig, sets, method) -> dict[str, Any]:
@@ -261,18 +276,25 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
 
 
 def predictions_csv(ids: list[str], predictions: np.ndarray, truth: np.ndarray | None = None,
-                    split: np.ndarray | None = None) -> str:
-    """id,predicted[,score][,split] lines (a score left empty where it is not known)."""
+                    split: np.ndarray | None = None, low: np.ndarray | None = None,
+                    high: np.ndarray | None = None) -> str:
+    """id,predicted[,score][,split][,low,high] lines (a score left empty where it is not
+    known; low and high: the prediction interval, inf where infinite; last, so that readers
+    of the earlier columns by position are not moved)."""
     buffer = _io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    bands = low is not None and high is not None
     writer.writerow(["id", "predicted"] + (["score"] if truth is not None else [])
-                    + (["split"] if split is not None else []))
+                    + (["split"] if split is not None else [])
+                    + (["low", "high"] if bands else []))
     for i, vid in enumerate(ids):
         row = [vid, f"{predictions[i]:.6f}"]
         if truth is not None:
             row.append("" if np.isnan(truth[i]) else f"{truth[i]:.6f}")
         if split is not None:
             row.append(str(split[i]))
+        if bands:
+            row += [f"{low[i]:.6f}", f"{high[i]:.6f}"]
         writer.writerow(row)
     return buffer.getvalue()
 
@@ -318,8 +340,11 @@ def write_run(out: str | Path, result: RunResult) -> None:
     io.write_json(out / "config.json", config.to_dict())
     io.write_json(out / "environment.json", environment(config))
     io.write_text(out / "predictions.csv",
-                  predictions_csv(result.test_ids, result.predictions, result.truth))
+                  predictions_csv(result.test_ids, result.predictions, result.truth,
+                                  low=result.low, high=result.high))
     io.write_json(out / "history.json", result.method.history)
-    save_checkpoint(out, result.method, config.to_dict())
+    save_checkpoint(out, result.method, config.to_dict(),
+                    intervals=result.intervals.to_json() if result.intervals is not None
+                    else None)
     io.write_json(out / "metrics.json", result.metrics)
     (out / STATE_FILE).unlink(missing_ok=True)  # the run is complete: no state to resume

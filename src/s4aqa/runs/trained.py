@@ -18,7 +18,9 @@ from s4aqa.data.featureset import FeatureSet, resample_segments
 from s4aqa.data.formats._common import load_npy
 from s4aqa.data.splits import Split
 from s4aqa.errors import S4AQAError
+from s4aqa.methods.intervals import interval_metrics
 from s4aqa.runs.checkpoint import load_checkpoint
+from s4aqa.runs.intervals import bounds_of
 from s4aqa.runs.run import load_data, predictions_csv
 from s4aqa.training.metrics import evaluate
 
@@ -67,7 +69,12 @@ def evaluate_run(run: str | os.PathLike, root: str | os.PathLike | None = None,
     method, meta = load_checkpoint(run, device=device)
     split = Split.load(Path(run) / "split.json")
     test = run_data(meta, root).select_ids(split.test)
-    return evaluate(method.predict(test), test)
+    predicted = method.predict(test)
+    metrics = evaluate(predicted, test)
+    low, high = bounds_of(meta, predicted)  # the run's prediction intervals, if it has them
+    if low is not None:
+        metrics.update(interval_metrics(low, high, test))
+    return metrics
 
 
 def predict_run(run: str | os.PathLike, features: str | os.PathLike | None = None,
@@ -77,8 +84,13 @@ def predict_run(run: str | os.PathLike, features: str | os.PathLike | None = Non
     method, meta = load_checkpoint(run, device=device)
     if features is None:
         data = run_data(meta, root)
-        return predictions_csv(data.ids, method.predict(data), data.scores, data.split), len(data)
+        predicted = method.predict(data)
+        low, high = bounds_of(meta, predicted)  # the run's prediction intervals
+        return (predictions_csv(data.ids, predicted, data.scores, data.split, low=low,
+                                high=high), len(data))
     if method.shape is None:
         raise S4AQAError(f"{run}: the run's method does not record its feature shape")
     ids, arrays = feature_files(feature_paths(features), method.shape)
-    return predictions_csv(ids, method.predict(arrays)), len(ids)
+    predicted = method.predict(arrays)
+    low, high = bounds_of(meta, predicted)
+    return predictions_csv(ids, predicted, low=low, high=high), len(ids)

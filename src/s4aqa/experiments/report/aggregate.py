@@ -55,6 +55,12 @@ class Row:
         value = self.metrics.get("test_mae") if self.status == run_cache.OK else None
         return None if value is None or not math.isfinite(value) else float(value)
 
+    def metric(self, name: str) -> float | None:
+        """A finite number of the run's metrics (None where absent: e.g. the interval
+        metrics of runs cached before runs had intervals, or an infinite interval)."""
+        value = self.metrics.get(name) if self.status == run_cache.OK else None
+        return None if value is None or not math.isfinite(value) else float(value)
+
     def group_value(self, group: str) -> float | None:
         if self.status != run_cache.OK:
             return None

@@ -133,8 +133,18 @@ def table(s: Section) -> list[str]:
         reference = method_cells.get(protocol.reference)
         errors = {m: Cell.of(rows, lambda r: r.mae, np.mean)
                   for (m,), rows in by(members, "method").items()}
+        # the prediction intervals (methods.intervals): empirical coverage on the test
+        # videos and mean width in score units, mean ± std over seeds
+        coverage = {m: Cell.of(rows, lambda r: r.metric("test_coverage"), np.mean)
+                    for (m,), rows in by(members, "method").items()}
+        width = {m: Cell.of(rows, lambda r: r.metric("test_interval_width"), np.mean)
+                 for (m,), rows in by(members, "method").items()}
+        asked = sorted({float(r.metrics["coverage"]) for r in members
+                        if r.metrics.get("coverage") is not None})
+        asked_text = "/".join(f"{c:.0%}" for c in asked) if asked else "interval"
         header = ["method", "test Spearman (mean ± std)",
-                  f"Δ vs {protocol.reference} [95% CI]", "test MAE", "n", "s/run"]
+                  f"Δ vs {protocol.reference} [95% CI]", "test MAE",
+                  f"{asked_text} coverage", "width", "n", "s/run"]
         if s.paper is not None:
             header.append("paper")
         present = [m for m in methods if m in method_cells]
@@ -145,7 +155,8 @@ def table(s: Section) -> list[str]:
             cell = method_cells[method]
             row = [protocol.label(method), text,
                    "—" if method == protocol.reference else fmt_paired(cell, reference),
-                   fmt_summary(errors[method]), str(len(cell.values)),
+                   fmt_summary(errors[method]), fmt_summary(coverage[method]),
+                   fmt_summary(width[method]), str(len(cell.values)),
                    fmt_seconds(cell.seconds)]
             if s.paper is not None:
                 row.append(fmt(s.paper.get(ratio, {}).get(method)).replace("n/a", ""))

@@ -78,7 +78,8 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 CSV_COLUMNS = ["protocol", "dataset", "target", "task", "fold", "method", "options",
                "label_ratio", "seed", "init", "test_spearman", "test_spearman_pooled",
-               "test_mae", "val_spearman", "n_labeled", "n_unlabeled", "n_test", "seconds", "status",
+               "test_mae", "test_coverage", "test_interval_width", "test_interval_width_std",
+               "val_spearman", "n_labeled", "n_unlabeled", "n_test", "seconds", "status",
                "message", "key"]
 
 
@@ -97,6 +98,9 @@ def results_frame(rows: Sequence[Row]) -> pd.DataFrame:
             "test_spearman": m.get("test_spearman"),
             **{f"spearman_{g}": per_group.get(g) for g in groups},
             "test_spearman_pooled": m.get("test_spearman_pooled"), "test_mae": m.get("test_mae"),
+            "test_coverage": m.get("test_coverage"),
+            "test_interval_width": m.get("test_interval_width"),
+            "test_interval_width_std": m.get("test_interval_width_std"),
             "val_spearman": m.get("val_spearman"), "n_labeled": m.get("n_labeled"),
             "n_unlabeled": m.get("n_unlabeled"), "n_test": m.get("n_test"),
             "seconds": r.seconds, "status": r.status, "message": r.message.replace("\n", " "),
