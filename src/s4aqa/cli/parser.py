@@ -43,18 +43,6 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-class _Help(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's lines; shows a flag's default unless its help says it or it
-    has none worth showing."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if ("default" not in text and action.default not in (None, False, argparse.SUPPRESS)
-                and action.option_strings):
-            text += " (default: %(default)s)"
-        return text
-
-
 def _segment_spec(text: str) -> SegmentSpec:
     """--segments of extract and score, checked once as a usage error."""
     try:
