@@ -33,3 +33,28 @@ def write_video(path: Path, frames: int, width: int = 64, height: int = 48, *, c
         container.mux(packet)
     container.close()
     return path
+
+
+def trained_video_run(tmp_path: Path, model, segments: str):
+    """Six tiny videos extracted with ``model`` at ``segments``, an `aa` run trained on them
+    (v5 the test video), and a broken video file: (weights, videos, run, broken)."""
+    from safetensors.torch import save_file
+
+    from s4aqa.cli import main
+
+    weights = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    videos = [write_video(tmp_path / f"v{i}.mp4", 20, 48, 40, seed=i) for i in range(6)]
+    feats = tmp_path / "feats"
+    assert main(["extract", *map(str, videos), "--out", str(feats), "--segments", segments,
+                 "--weights", str(weights), "--resize", str(RESIZE), "--crop", str(CROP),
+                 "--no-progress"]) == 0
+    rows = ["id,score,split"] + [f"v{i},{i * 1.5},{'test' if i == 5 else 'train'}" for i in range(6)]
+    (feats / "scores.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "folder", "--root", str(feats), "--method", "aa",
+                 "--label-ratio", "1", "--val-fraction", "0", "--set", "steps=5",
+                 "--out", str(run)]) == 0
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    return weights, videos, run, broken

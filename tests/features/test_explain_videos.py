@@ -3,28 +3,13 @@
 import csv
 
 import numpy as np
-from features_testkit import CROP, RESIZE, write_video
-from safetensors.torch import save_file
+from features_testkit import trained_video_run
 
 from s4aqa.cli import main
 
 
 def test_explain_raw_videos_gives_time_spans(tmp_path, tiny_i3d, capsys):
-    weights = tmp_path / "w.safetensors"
-    save_file({k: v.contiguous() for k, v in tiny_i3d.state_dict().items()}, str(weights))
-    videos = [write_video(tmp_path / f"v{i}.mp4", 20, 48, 40, seed=i) for i in range(6)]
-    feats = tmp_path / "feats"
-    assert main(["extract", *map(str, videos), "--out", str(feats), "--segments", "uniform:3",
-                 "--weights", str(weights), "--resize", str(RESIZE), "--crop", str(CROP),
-                 "--no-progress"]) == 0
-    rows = ["id,score,split"] + [f"v{i},{i * 1.5},{'test' if i == 5 else 'train'}" for i in range(6)]
-    (feats / "scores.csv").write_text("\n".join(rows) + "\n")
-    run = tmp_path / "run"
-    assert main(["train", "--dataset", "folder", "--root", str(feats), "--method", "aa",
-                 "--label-ratio", "1", "--val-fraction", "0", "--set", "steps=5",
-                 "--out", str(run)]) == 0
-    broken = tmp_path / "broken.mp4"
-    broken.write_bytes(b"not a video")
+    weights, videos, run, broken = trained_video_run(tmp_path, tiny_i3d, "uniform:3")
     out = tmp_path / "explained"
     capsys.readouterr()
     assert main(["explain", str(videos[5]), str(broken), "--run", str(run), "--weights",

@@ -3,29 +3,14 @@
 import csv
 
 import numpy as np
-from features_testkit import CROP, RESIZE, write_video
+from features_testkit import CROP, RESIZE, trained_video_run, write_video
+from safetensors.torch import save_file
 
 from s4aqa.cli import main
 
 
 def test_extract_train_score(tmp_path, tiny_i3d, capsys):
-    from safetensors.torch import save_file
-
-    weights = tmp_path / "w.safetensors"
-    save_file({k: v.contiguous() for k, v in tiny_i3d.state_dict().items()}, str(weights))
-    videos = [write_video(tmp_path / f"v{i}.mp4", 20, 48, 40, seed=i) for i in range(6)]
-    feats = tmp_path / "feats"
-    assert main(["extract", *map(str, videos), "--out", str(feats), "--segments", "uniform:2",
-                 "--weights", str(weights), "--resize", str(RESIZE), "--crop", str(CROP),
-                 "--no-progress"]) == 0
-    rows = ["id,score,split"] + [f"v{i},{i * 1.5},{'test' if i == 5 else 'train'}" for i in range(6)]
-    (feats / "scores.csv").write_text("\n".join(rows) + "\n")
-    run = tmp_path / "run"
-    assert main(["train", "--dataset", "folder", "--root", str(feats), "--method", "aa",
-                 "--label-ratio", "1", "--val-fraction", "0", "--set", "steps=5",
-                 "--out", str(run)]) == 0
-    broken = tmp_path / "broken.mp4"
-    broken.write_bytes(b"not a video")
+    weights, videos, run, broken = trained_video_run(tmp_path, tiny_i3d, "uniform:2")
     out = tmp_path / "scores.csv"
     code = main(["score", str(videos[5]), str(broken), "--run", str(run),
                  "--weights", str(weights), "--out", str(out)])
@@ -42,8 +27,7 @@ def test_extract_train_score(tmp_path, tiny_i3d, capsys):
 
 def test_score_takes_folders_and_checks_segments_once(tmp_path, tiny_i3d, capsys):
     import pytest
-    from safetensors.torch import save_file
-
+    
     weights = tmp_path / "w.safetensors"
     save_file({k: v.contiguous() for k, v in tiny_i3d.state_dict().items()}, str(weights))
     folder = tmp_path / "videos"

@@ -29,7 +29,7 @@ from s4aqa.io import strip_prefix
 from s4aqa.methods._linear import GRAPH_GRID, GraphRidge
 from s4aqa.methods._pooling import as_array
 from s4aqa.methods.base import MethodOptions
-from s4aqa.methods.network import MEMBER_SEED, Network  # noqa: F401 - MEMBER_SEED for callers
+from s4aqa.methods.network import Network
 from s4aqa.options import choice, require
 from s4aqa.training.compiled import compile_encoder
 from s4aqa.training.loop import Trainer
