@@ -80,3 +80,42 @@ def test_holdout_replaces_the_test_split_by_a_fixed_draw_of_training_videos():
     for count in (0, len(fs.train())):
         with pytest.raises(S4AQAError, match="cannot hold out"):
             fs.with_holdout(count)
+
+
+def test_float16_features_stay_float16_and_hash_as_their_float32_values():
+    rng = np.random.default_rng(0)
+    half = rng.standard_normal((6, 4, 3)).astype(np.float16)
+    kwargs = dict(ids=list("abcdef"), scores=np.arange(6.0), split=["train"] * 6)
+    stored = FeatureSet(features=half, **kwargs)
+    assert stored.features.dtype == np.float16
+    assert stored.subset([0, 2]).features.dtype == np.float16
+    widened = FeatureSet(features=half.astype(np.float32), **kwargs)
+    assert widened.features.dtype == np.float32
+    assert stored.fingerprint() == widened.fingerprint()
+    other = half.copy()
+    other[5, 3, 2] += np.float16(0.5)
+    assert FeatureSet(features=other, **kwargs).fingerprint() != stored.fingerprint()
+    assert FeatureSet(features=half.astype(np.float64), **kwargs).features.dtype == np.float32
+
+
+def test_from_sequences_keeps_float16_unless_a_video_is_resampled():
+    rng = np.random.default_rng(1)
+    videos = [rng.standard_normal((4, 3)).astype(np.float16) for _ in range(3)]
+    kept = FeatureSet.from_sequences(list("abc"), videos, [1.0, 2.0, 3.0], ["train"] * 3, None)
+    assert kept.features.dtype == np.float16
+    assert np.array_equal(kept.features, np.stack(videos))
+    stacked = FeatureSet.from_sequences(list("abc"), np.stack(videos), [1.0, 2.0, 3.0],
+                                        ["train"] * 3, None)
+    assert stacked.features.dtype == np.float16
+    assert np.array_equal(stacked.features, kept.features)
+    videos[1] = rng.standard_normal((7, 3)).astype(np.float16)
+    resampled = FeatureSet.from_sequences(list("abc"), videos, [1.0, 2.0, 3.0], ["train"] * 3, 4)
+    assert resampled.features.dtype == np.float32  # resampled values are kept as computed
+    assert np.array_equal(resampled.features[1], resample_segments(videos[1], 4))
+
+
+def test_a_stacked_array_with_a_non_finite_video_names_it():
+    array = np.ones((3, 2, 2), dtype=np.float16)
+    array[2, 1, 0] = np.inf
+    with pytest.raises(S4AQAError, match="video 'c'"):
+        FeatureSet.from_sequences(list("abc"), array, [1.0, 2.0, 3.0], ["train"] * 3, None)

@@ -23,6 +23,26 @@ SPLITS = ("train", "test")
 
 HOLDOUT_SEED = 12345  # the held-out draw is fixed, like a real test split
 
+# features are held in the precision they come in where that is float16 (an archive of 100,000
+# videos of (10, 1024) is 2 GB so, 4 GB as float32), else as float32; every method converts a
+# batch at a time, so the values it computes with are those of a float32 copy
+STORAGE_DTYPES = (np.dtype(np.float16), np.dtype(np.float32))
+BLOCK_VALUES = 1 << 24  # feature values converted (checked, hashed) at a time: 64 MiB as float32
+
+
+def storage_array(array) -> np.ndarray:
+    """``array`` as a features array: float16 kept as it is, anything else float32."""
+    array = np.asarray(array)
+    return array if array.dtype in STORAGE_DTYPES else array.astype(np.float32)
+
+
+def blocks(array: np.ndarray):
+    """``array`` a block of leading rows at a time, each about BLOCK_VALUES values."""
+    per_row = max(int(np.prod(array.shape[1:], dtype=np.int64)), 1)
+    step = max(1, BLOCK_VALUES // per_row)
+    for start in range(0, len(array), step):
+        yield array[start:start + step]
+
 
 def resample_segments(array: np.ndarray, length: int) -> np.ndarray:
     """Resample a (T, D) sequence to (length, D).
@@ -48,7 +68,7 @@ def resample_segments(array: np.ndarray, length: int) -> np.ndarray:
 
 
 def check_finite(array: np.ndarray, what: str) -> None:
-    if not np.all(np.isfinite(array)):
+    if not all(np.isfinite(block).all() for block in blocks(np.asarray(array))):
         raise S4AQAError(f"{what} contains NaN or inf; clean or re-extract it")
 
 
@@ -63,11 +83,21 @@ def _hash_array(digest, name: str, array: np.ndarray) -> None:
         digest.update(json.dumps([str(v) for v in array.reshape(-1)]).encode())
 
 
+def _hash_features(digest, array: np.ndarray) -> None:
+    """The features' float32 values, as ``_hash_array`` hashes a float32 array, a block at a
+    time: a dataset's fingerprint does not depend on the precision it is held in."""
+    digest.update(f"features:{np.dtype(np.float32).newbyteorder('<').str}:{array.shape}".encode())
+    for block in blocks(array):
+        block = np.ascontiguousarray(block, dtype=np.dtype(np.float32).newbyteorder("<"))
+        digest.update(memoryview(block).cast("B"))
+
+
 @dataclass
 class FeatureSet:
     """N videos of (T, D) segment features with scores, splits, groups and metadata.
 
-    ``features`` is (N, T, D) float32; ``scores`` is (N,) float64 (NaN where unknown);
+    ``features`` is (N, T, D) float32, or float16 where it was given so (``STORAGE_DTYPES``:
+    methods convert a batch at a time); ``scores`` is (N,) float64 (NaN where unknown);
     ``split`` is (N,) of 'train'/'test'; ``groups`` is (N,) of str (one group '' when the
     dataset has none); ``meta`` maps a name to an (N,) or (N, k) array (e.g. 'length', 'fold');
     ``aux`` maps an auxiliary label name to an (N,) array: integer dtype for classes, float for
@@ -87,7 +117,7 @@ class FeatureSet:
     def __post_init__(self) -> None:
         self.ids = [str(i) for i in self.ids]
         n = len(self.ids)
-        self.features = np.asarray(self.features, dtype=np.float32)
+        self.features = storage_array(self.features)
         self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
         self.split = np.asarray(self.split, dtype=object).reshape(-1)
         if self.groups is None:
@@ -131,7 +161,7 @@ class FeatureSet:
         for kind, arrays in (("meta", self.meta), ("aux", self.aux)):
             for name in sorted(arrays):
                 _hash_array(digest, f"{kind}/{name}", arrays[name])
-        _hash_array(digest, "features", self.features)
+        _hash_features(digest, self.features)
         return digest.hexdigest()
 
     # ---- shape -------------------------------------------------------------------------
@@ -227,7 +257,8 @@ class FeatureSet:
         name: str = "features",
         target: str | None = None,
     ) -> "FeatureSet":
-        """Build from per-video (T_i, D) arrays, resampled to ``segments`` (or kept if all equal)."""
+        """Build from per-video (T_i, D) arrays (or one (N, T, D) array), resampled to
+        ``segments`` (or kept if all equal)."""
         if len(sequences) == 0:
             raise S4AQAError(f"{name}: no videos found")
         lengths = np.array([np.asarray(s).shape[0] for s in sequences], dtype=np.int64)
@@ -249,9 +280,25 @@ class FeatureSet:
                     "pass a fixed number of segments (--segments T) to resample them"
                 )
             segments = int(lengths[0])
-        for vid, seq in zip(ids, sequences):
-            check_finite(np.asarray(seq), f"{name}: video '{vid}'")
-        features = np.stack([resample_segments(s, segments) for s in sequences])
+        if isinstance(sequences, np.ndarray):  # already stacked (a reader's fast path)
+            finite = np.concatenate([np.isfinite(b).all(axis=(1, 2)) for b in blocks(sequences)])
+            if not finite.all():
+                check_finite(sequences[np.argmin(finite)],
+                             f"{name}: video '{ids[int(np.argmin(finite))]}'")
+        else:
+            for vid, seq in zip(ids, sequences):
+                check_finite(np.asarray(seq), f"{name}: video '{vid}'")
+        # float16 stays float16 where no video is resampled (resampling computes in float32,
+        # and its values are kept as computed)
+        resampled = bool(np.any(lengths != segments))
+        if isinstance(sequences, np.ndarray) and not resampled:
+            features = storage_array(sequences)
+        else:
+            half = not resampled and all(np.asarray(s).dtype == np.float16 for s in sequences)
+            features = np.empty((len(sequences), segments, dims.pop()),
+                                dtype=np.float16 if half else np.float32)
+            for i, seq in enumerate(sequences):
+                features[i] = seq if not resampled else resample_segments(seq, segments)
         meta = dict(meta or {})
         meta.setdefault("length", lengths)
         return FeatureSet(ids=list(ids), features=features, scores=np.asarray(scores, float),

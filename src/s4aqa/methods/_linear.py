@@ -186,10 +186,13 @@ class GraphRidge:
     def fitted(self) -> bool:
         return self.bias is not None
 
-    def standardised(self, features: np.ndarray | FeatureSet) -> np.ndarray:
-        array = as_array(features)
-        check_shape(array, self.shape, "closed-form model")
-        return (pool_segments(array, self.pool) - self.mean) / self.std
+    def standardised(self, features: np.ndarray | FeatureSet | list[FeatureSet]) -> np.ndarray:
+        """Pooled, standardised rows of ``features`` (several FeatureSets: of their
+        concatenation)."""
+        parts = features if isinstance(features, list) else [as_array(features)]
+        for part in parts:
+            check_shape(as_array(part), self.shape, "closed-form model")
+        return (pool_segments(parts, self.pool) - self.mean) / self.std
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.kernel == "linear":
@@ -346,7 +349,7 @@ class GraphRidge:
 
         return solve
 
-    def predict_normalised(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+    def predict_normalised(self, features: np.ndarray | FeatureSet | list[FeatureSet]) -> np.ndarray:
         """Scores z-scored with the labeled videos' statistics."""
         if not self.fitted:
             raise S4AQAError("the closed-form model has not been fitted or loaded")

@@ -189,8 +189,7 @@ class DeepMethod(Network):
         if self.partner is None or self.blend_scale != "standardised":
             return
         videos = [labeled] + ([unlabeled] if unlabeled is not None and len(unlabeled) else [])
-        array = np.concatenate([fs.features for fs in videos])
-        members, partner = self.predict_members(array), self.partner.predict_normalised(array)
+        members, partner = self.predict_members(videos), self.partner.predict_normalised(videos)
         n = len(labeled)
         m_centre, m_spread = float(members[:n].mean()), float(members.std()) or 1.0
         p_centre, p_spread = float(partner[:n].mean()), float(partner.std()) or 1.0
@@ -201,18 +200,19 @@ class DeepMethod(Network):
                             "partner": [p_centre - m_centre * ratio, ratio]}
 
     # ---- prediction -------------------------------------------------------------------------
-    def predict_members(self, features: np.ndarray | FeatureSet) -> np.ndarray:
-        """The members' mean normalised prediction."""
-        array = as_array(features)
-        return np.mean([m.batched(array, m.forward_normalised).astype(np.float64)
+    def predict_members(self, features: np.ndarray | FeatureSet | list[FeatureSet]) -> np.ndarray:
+        """The members' mean normalised prediction (several FeatureSets: of their
+        concatenation, without making it)."""
+        features = features if isinstance(features, list) else as_array(features)
+        return np.mean([m.batched(features, m.forward_normalised).astype(np.float64)
                         for m in self.members], axis=0)
 
-    def predict_blend(self, features: np.ndarray | FeatureSet) -> np.ndarray:
+    def predict_blend(self, features: np.ndarray | FeatureSet | list[FeatureSet]) -> np.ndarray:
         """The method's normalised prediction: the members' mean, blended with the partner."""
         z = self.predict_members(features)
         if self.partner is not None:
             w = self.options.blend
-            partner = self.partner.predict_normalised(as_array(features))
+            partner = self.partner.predict_normalised(features)
             if self.blend_stats:  # each part on the scale of its own spread
                 (m_mean, m_std), (p_mean, p_std) = (self.blend_stats["members"],
                                                     self.blend_stats["partner"])

@@ -10,20 +10,47 @@ their modules are (``build``) and what their loss is for a labeled and an unlabe
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from s4aqa.data.featureset import FeatureSet
+from s4aqa.data.featureset import FeatureSet, blocks
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._pooling import as_array, check_shape, z_scores
+from s4aqa.methods._pooling import as_array, check_shape, video_blocks, z_scores
 from s4aqa.methods.base import Method
 from s4aqa.models import Regressor, TemporalEncoder
 from s4aqa.training.loop import Schedule
 
 MEMBER_SEED = 7919  # member k of an ensemble initialises from seed + k * MEMBER_SEED
+
+
+def segment_statistics(sets: Sequence[FeatureSet]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension float32 mean and standard deviation of every segment of ``sets``: the
+    values numpy's ``mean`` and ``std`` give for the concatenation of all their rows (the same
+    sequential float32 sums over rows, carried from block to block), without that copy."""
+    dim = sets[0].dim
+    count = np.intp(sum(len(fs) * fs.num_segments for fs in sets))
+
+    def row_sum(transform) -> np.ndarray:
+        total = np.zeros(dim, dtype=np.float32)
+        for fs in sets:
+            for block in blocks(fs.features.reshape(-1, dim)):
+                rows = transform(block.astype(np.float32))
+                rows[0] += total  # the sum so far enters as the first term: one running sum
+                total = rows.sum(axis=0)
+        return total
+
+    mean = (row_sum(lambda rows: rows) / count).astype(np.float32)
+
+    def squared_deviation(rows: np.ndarray) -> np.ndarray:
+        rows -= mean
+        rows *= rows
+        return rows
+
+    std = np.sqrt((row_sum(squared_deviation) / count).astype(np.float32))
+    return mean, std
 
 
 class Constant(nn.Module):
@@ -70,12 +97,13 @@ class Network(Method):
         return None
 
     def labeled_tensors(self, labeled: FeatureSet) -> dict[str, torch.Tensor]:
-        """What a labeled batch holds; multi-task methods add auxiliary labels."""
-        return {"x": self.to_input(labeled.features),
+        """What a labeled batch holds; multi-task methods add auxiliary labels. ``x`` is the
+        features as stored (``to_device``); the loop standardises each batch drawn from it."""
+        return {"x": self.to_device(labeled.features),
                 "y": self.to_target(labeled.scores)}
 
     def unlabeled_tensors(self, unlabeled: FeatureSet) -> dict[str, torch.Tensor]:
-        return {"x": self.to_input(unlabeled.features)}
+        return {"x": self.to_device(unlabeled.features)}
 
     @torch.no_grad()
     def forward_normalised(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,9 +120,19 @@ class Network(Method):
         member.member_index, member.modules, member.history = index, None, []
         return member
 
+    def to_device(self, features: np.ndarray) -> torch.Tensor:
+        """Features on the device in the precision they are held in (float16 stays float16:
+        a large pool is never copied whole as float32)."""
+        return torch.as_tensor(features, device=self.device)
+
+    def standardise(self, x: torch.Tensor) -> torch.Tensor:
+        """Features (B, T, D) on the device as the network reads them: float32, standardised
+        per dimension. The same values whether a batch or the whole set is converted."""
+        return ((x.to(torch.float32) - self.modules["feature_mean"].value)
+                / self.modules["feature_std"].value)
+
     def to_input(self, features: np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(as_array(features), dtype=torch.float32, device=self.device)
-        return (x - self.modules["feature_mean"].value) / self.modules["feature_std"].value
+        return self.standardise(self.to_device(as_array(features)))
 
     def to_target(self, scores: np.ndarray) -> torch.Tensor:
         y = (np.asarray(scores, dtype=np.float64) - self.score_mean) / self.score_std
@@ -109,9 +147,9 @@ class Network(Method):
         torch.manual_seed(self.init_seed())
         self.shape = (segments, dim)
         self.modules = self.build(segments, dim)
-        rows = np.concatenate([fs.features.reshape(-1, dim) for fs in [labeled, *pool]])
-        self.modules["feature_mean"] = Constant(rows.mean(axis=0))
-        self.modules["feature_std"] = Constant(rows.std(axis=0) + 1e-6)
+        mean, std = segment_statistics([labeled, *pool])
+        self.modules["feature_mean"] = Constant(mean)
+        self.modules["feature_std"] = Constant(std + 1e-6)
         self.score_mean, self.score_std = z_scores(labeled.scores)
         self.modules.to(self.device)
 
@@ -123,17 +161,18 @@ class Network(Method):
         self.modules.load_state_dict(tensors)
         self.modules.to(self.device)
 
-    def batched(self, features: np.ndarray | FeatureSet, fn) -> np.ndarray:
-        """``fn`` of the standardised inputs, 256 videos at a time, in eval mode."""
+    def batched(self, features: np.ndarray | FeatureSet | Sequence[FeatureSet], fn) -> np.ndarray:
+        """``fn`` of the standardised inputs, 256 videos at a time, in eval mode (several
+        FeatureSets: as if concatenated)."""
         if self.modules is None:
             raise self.not_trained()
-        array = as_array(features)
-        check_shape(array, self.shape, self.label)
+        for part in (features if isinstance(features, (list, tuple)) else [features]):
+            check_shape(as_array(part), self.shape, self.label)
         self.modules.eval()
         out = []
         with torch.no_grad():
-            for start in range(0, len(array), 256):
-                out.append(fn(self.to_input(array[start:start + 256])).float().cpu())
+            for block in video_blocks(features, 256):
+                out.append(fn(self.to_input(block)).float().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0,))
 
     def embed(self, features: np.ndarray | FeatureSet) -> np.ndarray:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from s4aqa.data.featureset import FeatureSet
+from s4aqa.methods._pooling import video_blocks
 from s4aqa.methods.base import unlabeled_option
 from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
@@ -90,10 +91,12 @@ class PseudoLabel(DeepMethod):
         if self.options.confidence == "mc_dropout":
             variances = []
             for member in self.members:
-                x = member.to_input(unlabeled.features)
                 member.modules.train()
-                samples = torch.stack([member.forward_normalised(x)
-                                       for _ in range(self.options.mc_samples)])
+                # 256 videos at a time: a large pool is never standardised whole
+                samples = torch.cat([torch.stack([member.forward_normalised(x)
+                                                  for _ in range(self.options.mc_samples)])
+                                     for x in map(member.to_input, video_blocks(unlabeled, 256))],
+                                    dim=1)
                 member.modules.eval()
                 variances.append(samples.var(dim=0))
             variance = torch.stack(variances).mean(dim=0)

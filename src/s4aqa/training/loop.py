@@ -3,7 +3,9 @@
 A group of networks trains in lock step; a single network is a group of one. Features and
 scores live on the device for the whole run and batches are drawn by index with a seeded
 generator: no DataLoader, no per-step host-to-device copies, and no synchronisation inside the
-loop except at evaluation points. What is done around the steps is a hook: the loop adds the
+loop except at evaluation points. Features stay in the precision they are held in (float16
+stays float16) and each drawn batch is standardised to float32 (``network.standardise``):
+the values a network reads are those of a float32 copy of the whole set, which is never made. What is done around the steps is a hook: the loop adds the
 moving-average teacher and evaluation (with model selection and the log) itself; a
 ``Trainer`` is given the others (saving and resuming state, progress) as arguments.
 
@@ -12,7 +14,8 @@ options. A group of one steps its network directly (``Single``); a larger group 
 weights and steps them as one vectorised model (``stacked.Stacked``).
 
 What the loop needs of a network (``methods.network.Network``): ``modules`` (built),
-``device``, ``init_seed()``, ``labeled_tensors`` / ``unlabeled_tensors`` / ``to_input``,
+``device``, ``init_seed()``, ``labeled_tensors`` / ``unlabeled_tensors`` / ``standardise`` /
+``to_input``,
 ``loss(labeled, unlabeled, progress)``, ``forward_normalised`` and ``moving_average()``; it
 sets ``history``.
 """
@@ -107,11 +110,15 @@ class Single:
 
     def loss(self, schedule: Schedule, generator: torch.Generator, progress: float):
         """(loss to minimise, {part: (1,) values}) on a fresh batch."""
-        batch_l = draw(self.labeled, schedule.batch_labeled, generator)
-        batch_u = (draw(self.unlabeled, schedule.batch_unlabeled, generator)
+        batch_l = self.standardised(draw(self.labeled, schedule.batch_labeled, generator))
+        batch_u = (self.standardised(draw(self.unlabeled, schedule.batch_unlabeled, generator))
                    if self.unlabeled is not None else None)
         loss, parts = self.method.loss(batch_l, batch_u, progress)
         return loss, {k: v.detach().reshape(1) for k, v in parts.items()}
+
+    def standardised(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A drawn batch with its features (``x``, as stored) as the network reads them."""
+        return {**batch, "x": self.method.standardise(batch["x"])}
 
     def predict_validation(self) -> list[np.ndarray]:
         self.method.modules.eval()

@@ -101,6 +101,10 @@ class Stacked:
                                  randomness="different")
         self.batched_prediction = vmap(one_prediction, randomness="different")
         self.rows = torch.arange(self.count, device=self.device)[:, None]
+        # each model's feature statistics, (K, 1, 1, D): batches are standardised per model
+        self.feature_mean, self.feature_std = (
+            torch.stack([m.modules[name].value for m in methods])[:, None, None]
+            for name in ("feature_mean", "feature_std"))
 
     def parameters(self) -> list[torch.Tensor]:
         return [p for p in self.params.values() if p.requires_grad]
@@ -115,7 +119,10 @@ class Stacked:
         n = next(iter(stack.values())).shape[1]
         index = torch.randint(n, (self.count, min(size, n)), generator=generator,
                               device=self.device)
-        return {k: v[self.rows, index] for k, v in stack.items()}
+        batch = {k: v[self.rows, index] for k, v in stack.items()}
+        # as ``Network.standardise`` does for one model
+        batch["x"] = (batch["x"].to(torch.float32) - self.feature_mean) / self.feature_std
+        return batch
 
     def loss(self, schedule, generator: torch.Generator, progress: float):
         batch_l = self._draw(self.labeled, schedule.batch_labeled, generator)

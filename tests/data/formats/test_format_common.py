@@ -10,11 +10,26 @@ from s4aqa.data.formats import load_dataset
 from s4aqa.errors import S4AQAError
 
 
-def test_load_npy_converts_any_numeric_dtype_to_float32(tmp_path, save_npy):
+def test_load_npy_converts_any_numeric_dtype_to_float32_and_keeps_float16(tmp_path, save_npy):
     for dtype in (np.float16, np.float64, np.int32, np.uint8, bool):
         path = save_npy(tmp_path / f"{np.dtype(dtype).name}.npy", np.ones((3, 4), dtype=dtype))
         array = common.load_npy(path)
-        assert array.dtype == np.float32 and array.shape == (3, 4)
+        expected = np.float16 if dtype is np.float16 else np.float32
+        assert array.dtype == expected and array.shape == (3, 4)
+
+
+def test_load_stacked_fills_one_array_or_falls_back_to_a_list(tmp_path, save_npy):
+    rng = np.random.default_rng(0)
+    same = [save_npy(tmp_path / f"s{i}.npy", rng.standard_normal((3, 4)).astype(np.float16))
+            for i in range(4)]
+    stacked = common.load_stacked(same)
+    assert isinstance(stacked, np.ndarray) and stacked.shape == (4, 3, 4)
+    assert stacked.dtype == np.float16
+    assert all(np.array_equal(stacked[i], np.load(p)) for i, p in enumerate(same))
+    odd = save_npy(tmp_path / "odd.npy", np.ones((5, 4), dtype=np.float16))
+    mixed = common.load_stacked(same[:2] + [odd] + same[2:])
+    assert isinstance(mixed, list) and [a.shape[0] for a in mixed] == [3, 3, 5, 3, 3]
+    assert np.array_equal(mixed[3], np.load(same[2]))
 
 
 def test_load_npy_reads_a_vector_as_one_segment_only_when_allowed(tmp_path, save_npy):

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from s4aqa.data import safe_pickle
+from s4aqa.data.featureset import storage_array
 from s4aqa.errors import S4AQAError
 
 # numpy dtype kinds that hold numbers we can turn into float32 features:
@@ -215,7 +216,8 @@ def locate_features(ids: Sequence[str], folder: Path, names: Callable[[str], Seq
 
 
 def as_feature_array(array: Any, source: str, allow_vector: bool = False) -> np.ndarray:
-    """Check a per-video array is numeric, (T, D) (or (D,) when allowed), finite; make it float32."""
+    """Check a per-video array is numeric, (T, D) (or (D,) when allowed), finite; make it float32
+    (float16 stays float16: ``featureset.STORAGE_DTYPES``)."""
     array = np.asarray(array) if not isinstance(array, np.ndarray) else array
     if array.dtype.kind not in NUMERIC_KINDS:
         raise S4AQAError(
@@ -232,14 +234,14 @@ def as_feature_array(array: Any, source: str, allow_vector: bool = False) -> np.
         )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise S4AQAError(f"{source}: features are empty (shape {array.shape}); re-extract them")
-    array = array.astype(np.float32)
+    array = storage_array(array)
     if not np.all(np.isfinite(array)):
         raise S4AQAError(f"{source}: features contain NaN or inf (or overflow float32); re-extract them")
     return array
 
 
 def load_npy(path: Path, allow_vector: bool = False) -> np.ndarray:
-    """A float32 (T, D) array from a .npy file, with clean errors for any broken file."""
+    """A (T, D) features array from a .npy file, with clean errors for any broken file."""
     try:
         loaded = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -259,6 +261,23 @@ def load_npy(path: Path, allow_vector: bool = False) -> np.ndarray:
 
 def load_sequences(paths: Sequence[Path], allow_vector: bool = False) -> list[np.ndarray]:
     return [load_npy(path, allow_vector=allow_vector) for path in paths]
+
+
+def load_stacked(paths: Sequence[Path]) -> np.ndarray | list[np.ndarray]:
+    """The (T, D) arrays of ``paths`` as one (N, T, D) array when they all share the first
+    one's shape and precision (filled in place: a large pool is never held twice), else as a
+    list (``FeatureSet.from_sequences`` reads both)."""
+    if not paths:
+        return []
+    first = load_npy(paths[0])
+    stacked = np.empty((len(paths), *first.shape), dtype=first.dtype)
+    stacked[0] = first
+    for i, path in enumerate(paths[1:], start=1):
+        array = load_npy(path)
+        if array.shape != first.shape or array.dtype != first.dtype:
+            return [*stacked[:i], array, *load_sequences(paths[i + 1:])]
+        stacked[i] = array
+    return stacked
 
 
 # ---- pickles ---------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     folder = common.as_path(features) or root
     common.require_dir(folder, "features", "point --features at the folder of <id>.npy files")
     paths = common.locate_features(ids, folder, lambda video_id: [f"{video_id}.npy"], "folder", LABEL_FILE)
-    sequences = common.load_sequences(paths)
+    sequences = common.load_stacked(paths)
     return FeatureSet.from_sequences(
         ids, sequences, np.asarray(scores, dtype=np.float64), splits, segments,
         groups=groups, name="folder", target="score",
