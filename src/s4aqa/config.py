@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from s4aqa.data.splits import check_ratio
+from s4aqa.data.splits import check_ratio, check_share
 from s4aqa.errors import S4AQAError
 from s4aqa.options import parse_options
 
@@ -48,6 +48,10 @@ class RunConfig:
                                          "under --root", metavar="PATH")
     label_ratio: float = setting(0.1, "share of the training split that is labeled",
                                  per_run=True, metavar="R")
+    unlabeled_share: float = setting(1.0, "share of the unlabeled videos a run keeps: a fixed "
+                                          "nested draw per seed (a smaller share's videos are "
+                                          "among a larger share's); the labeled videos do not "
+                                          "change", per_run=True, metavar="S")
     seed: int = setting(0, "fixes the labeled subset and the initialisation", per_run=True)
     init: int = setting(0, "initialisation index under one seed", per_run=True)
     val_fraction: float = setting(0.2, "share of the labeled videos held out for model "
@@ -71,6 +75,7 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         check_ratio(self.label_ratio)
+        check_share(self.unlabeled_share)
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise S4AQAError(f"validation fraction {self.val_fraction} is outside [0, 1)")
         if int(self.threads) < 1:

@@ -1,3 +1,8 @@
+import hashlib
+import itertools
+import json
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
@@ -84,3 +89,55 @@ def test_shift_needs_groups():
     flat = FeatureSet(ids=fs.ids, features=fs.features, scores=fs.scores, split=fs.split)
     with pytest.raises(S4AQAError, match="single group"):
         make_split(flat, 0.5, seed=0, shift="a:b")
+
+
+# ---- the unlabeled share: a nested draw of the unlabeled pool, labeled videos untouched ------
+SHARES = (0.0, 0.125, 0.25, 0.5, 1.0)
+CASES = [(0.1, 0, None, 0.0), (0.4, 3, None, 0.2), (0.5, 1, "a,b:c", 0.2), (0.25, 7, None, 0.0)]
+# sha256 of these cases' splits as drawn before the share existed: share 1 must stay that draw
+BEFORE_SHARE = "eab2d484ed69d54ddcfd1a1907b6d59c64e2c4631ca518f9768058682b0d2b07"
+
+
+def _splits(fs, share):
+    return [make_split(fs, r, s, val_fraction=v, shift=sh, unlabeled_share=share)
+            for r, s, sh, v in CASES]
+
+
+def test_whole_share_is_the_draw_of_before():
+    fs = _grouped()
+    blob = json.dumps([asdict(s) for s in _splits(fs, 1.0)], sort_keys=True)
+    assert hashlib.sha256(blob.encode()).hexdigest() == BEFORE_SHARE
+    assert _splits(fs, 1.0) == [make_split(fs, r, s, val_fraction=v, shift=sh)
+                                for r, s, sh, v in CASES]
+
+
+def test_share_changes_only_the_unlabeled_pool_and_is_nested():
+    fs = _grouped(n_train=160)
+    whole = _splits(fs, 1.0)
+    by_share = {share: _splits(fs, share) for share in SHARES}
+    for i, full in enumerate(whole):
+        pools = [set(by_share[share][i].unlabeled) for share in SHARES]
+        for share, pool in zip(SHARES, pools):
+            split = by_share[share][i]
+            assert (split.labeled, split.validation, split.test) == (
+                full.labeled, full.validation, full.test)  # the same lists, in the same order
+            assert len(pool) == round(share * len(full.unlabeled))
+            assert split.unlabeled == sorted(split.unlabeled)
+        assert pools[0] == set()
+        assert all(small < large for small, large in itertools.pairwise(pools[1:]))
+        assert pools[-1] == set(full.unlabeled)
+
+
+def test_share_draw_depends_on_the_seed_and_is_repeatable():
+    fs = _grouped(n_train=160)
+    a, b, c = (make_split(fs, 0.1, seed, unlabeled_share=0.25) for seed in (1, 1, 2))
+    assert a == b and set(a.unlabeled) != set(c.unlabeled)
+    # not simply the first ids: the kept quarter is a draw over the whole pool
+    full = make_split(fs, 0.1, 1).unlabeled
+    assert set(a.unlabeled) != set(full[:len(a.unlabeled)])
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5, float("nan")])
+def test_share_outside_range_is_refused(share):
+    with pytest.raises(S4AQAError, match="--unlabeled-share"):
+        make_split(_grouped(), 0.1, 0, val_fraction=0, unlabeled_share=share)

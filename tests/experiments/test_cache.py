@@ -22,7 +22,7 @@ def test_key_covers_every_field_that_decides_the_numbers(tmp_path, monkeypatch):
     changes = {"dataset": "rg", "root": str(tmp_path / "other"), "target": "pcs", "task": "Ball",
                "fold": 1, "segments": 16, "label_ratio": 0.4, "seed": 1, "init": 1,
                "val_fraction": 0.0, "holdout": 100, "shift": "a:b", "method": "aa",
-               "options": {"steps": 21}}
+               "options": {"steps": 21}, "unlabeled_share": 0.5}
     for name, value in changes.items():
         assert run_key(dataclasses.replace(base, **{name: value})) != key, name
     # not part of the key: the device, and how a path or the options are spelt
@@ -34,6 +34,19 @@ def test_key_covers_every_field_that_decides_the_numbers(tmp_path, monkeypatch):
     # no hold-out leaves the key as it was before the field existed
     assert "holdout" not in key_fields(base)
     assert "shift" not in key_fields(base)
+
+
+def test_the_whole_unlabeled_pool_keeps_the_keys_of_before():
+    base = RunConfig(dataset="fisv", target="tes", method="lap_rls", seed=2)
+    assert "unlabeled_share" not in key_fields(base)
+    # a record written before the setting existed (no such field) has the same key
+    before = {k: v for k, v in base.to_dict().items() if k != "unlabeled_share"}
+    assert run_key(RunConfig.from_dict(before)) == run_key(base)
+    assert run_key(dataclasses.replace(base, unlabeled_share=1)) == run_key(base)
+    shares = [0.0, 0.125, 0.25, 0.5]
+    keys = {run_key(dataclasses.replace(base, unlabeled_share=s)) for s in shares}
+    assert len(keys) == len(shares) and run_key(base) not in keys
+    assert key_fields(dataclasses.replace(base, unlabeled_share=0))["unlabeled_share"] == 0.0
 
 
 def test_a_changed_option_invalidates_only_its_runs(fake_methods):

@@ -10,6 +10,7 @@ from s4aqa.experiments.protocols import (
     FIG6_RATIOS,
     LAMBDA_ADV,
     LAMBDA_RCVR,
+    POOL_SHARES,
     PROTOCOLS,
     DatasetInfo,
     expand,
@@ -129,3 +130,49 @@ def test_explicit_unknown_method_and_bad_arguments_are_errors():
         expand(PROTOCOLS.get("table1"), RunConfig(dataset="fisv"), info=FLAT, seeds=1, ratios=[1.5])
     with pytest.raises(S4AQAError, match="unknown protocol"):
         get_protocol("table9")
+
+
+def test_pool_grows_the_unlabeled_pool_of_each_semi_supervised_method():
+    seeds = 3
+    runs, missing = expand(PROTOCOLS.get("pool"), RunConfig(dataset="fisv"), info=FLAT,
+                           seeds=seeds)
+    assert POOL_SHARES == (0.0, 0.125, 0.25, 0.5, 1.0) and not missing
+    # per target and seed: aa once, each of lap_rls, aa+graph, s4aqa once per share
+    assert len(runs) == 2 * seeds * (1 + 3 * len(POOL_SHARES))
+    assert len({r.key for r in runs}) == len(runs)
+    assert {r.config.label_ratio for r in runs} == {0.1}
+    reference = [r for r in runs if r.config.method == "aa"]
+    assert len(reference) == 2 * seeds
+    assert all(r.variant == {} and r.config.unlabeled_share == 1.0 for r in reference)
+    for method in ("lap_rls", "aa+graph", "s4aqa"):
+        swept = [r for r in runs if r.config.method == method]
+        assert sorted({r.config.unlabeled_share for r in swept}) == list(POOL_SHARES)
+        assert all(r.variant == {"unlabeled_share": r.config.unlabeled_share} for r in swept)
+        for r in swept:  # pool 0: the method on the labeled videos only, said in the key
+            assert r.config.options["unlabeled"] is (r.config.unlabeled_share > 0)
+            assert ("unlabeled" in r.overrides) is (r.config.unlabeled_share == 0)
+        assert {(r.config.target, r.config.seed) for r in swept
+                if r.config.unlabeled_share == 0.25} == {(t, s) for t in ("tes", "pcs")
+                                                          for s in range(seeds)}
+
+
+def test_pool_shares_its_whole_pool_runs_with_the_other_protocols():
+    pool, _ = expand(PROTOCOLS.get("pool"), RunConfig(dataset="fisv"), info=FLAT, seeds=2)
+    table1, _ = expand(PROTOCOLS.get("table1"), RunConfig(dataset="fisv"), info=FLAT, seeds=2,
+                       ratios=[0.1], methods=["aa", "lap_rls", "s4aqa"])
+    whole = {r.key for r in pool if r.config.unlabeled_share == 1.0}
+    assert {r.key for r in table1} <= whole
+
+
+def test_pool_takes_methods_ratios_and_options_like_any_protocol(fake_methods):
+    runs, _ = expand(PROTOCOLS.get("pool"), RunConfig(dataset="synthetic"), info=FLAT, seeds=2,
+                     methods=["aa", "lap_rls", "_fake_semi"], ratios=[0.2, 0.4])
+    count = {m: sum(r.config.method == m for r in runs) for m in ("aa", "lap_rls", "_fake_semi")}
+    assert count == {"aa": 2 * 2, "lap_rls": 2 * 2 * 5, "_fake_semi": 2 * 2 * 5}
+    # a method that cannot be switched off still gets pool 0, where it will be skipped
+    zero = [r for r in runs if r.config.method == "_fake_semi" and r.config.unlabeled_share == 0]
+    assert zero and all("unlabeled" not in r.config.options for r in zero)
+    # with the unlabeled videos switched off for all, nothing grows a pool
+    off, _ = expand(PROTOCOLS.get("pool"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
+                    methods=["lap_rls", "s4aqa"], options={"unlabeled": "false"})
+    assert len(off) == 2 and all(r.variant == {} for r in off)

@@ -172,3 +172,31 @@ def test_shift_naming_a_missing_group_stops_before_any_run(tmp_path, capsys):
     assert cli.main(argv) != 0
     assert "no group lok" in capsys.readouterr().err
     assert not (out / "runs").exists()
+
+
+def test_cli_reproduce_pool_grows_the_unlabeled_pool_with_labels_fixed(tmp_path, capsys):
+    out = tmp_path / "pool"
+    argv = ["reproduce", "pool", "--seeds", "2", *TINY, "--out", str(out)]
+    assert cli.main(argv) == 0
+    # per seed: aa once, lap_rls, aa+graph and s4aqa at 5 pool sizes each
+    assert "32 runs (0 cached, 32 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
+    rows = results(out)
+    assert all(r["status"] == "ok" for r in rows)
+    for seed in ("0", "1"):  # a seed's labeled videos do not change with the pool
+        assert len({r["n_labeled"] for r in rows if r["seed"] == seed}) == 1
+    sizes = {(r["method"], r["unlabeled_share"]): r["n_unlabeled"] for r in rows}
+    assert [sizes[("lap_rls", s)] for s in ("0.0", "0.125", "0.25", "0.5", "1.0")] == [
+        "0", "45", "90", "180", "360"]
+    assert sizes[("aa", "1.0")] == "0"
+    # aa+graph without its unlabeled videos is aa, run for run
+    spearman = {(r["method"], r["unlabeled_share"], r["seed"]): r["test_spearman"] for r in rows}
+    assert all(spearman[("aa+graph", "0.0", s)] == spearman[("aa", "1.0", s)] for s in "01")
+    report = squash((out / "report.md").read_text())
+    assert ("| method \\ unlabeled videos (share) | 0 (0%) | 45 (12.5%) | 90 (25%) | "
+            "180 (50%) | 360 (100%) | Δ 360 − 0 [95% CI] |") in report
+    assert "| aa+graph |" in report and "| s4aqa |" in report
+    assert "Reference aa (reads no unlabeled video" in report
+    assert (out / "pool-synthetic.png").read_bytes()[:4] == b"\x89PNG"
+    assert "](pool-synthetic.png)" in report
+    assert cli.main(argv) == 0
+    assert "32 runs (32 cached, 0 run now" in capsys.readouterr().out

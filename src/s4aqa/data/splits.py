@@ -5,6 +5,11 @@ each group (apparatus, task, action type) a ratio ``r`` of the training videos i
 rest of the training split is the unlabeled set, and a validation slice is carved from the
 labeled part for model selection. Test videos are listed but never drawn from.
 
+An *unlabeled share* ``S`` keeps the first ``round(S * n)`` of the ``n`` unlabeled videos in a
+permutation of their own (seeded by the split seed and a constant the labeled draw does not
+use): the labeled and validation videos are those of the whole pool, and a smaller share's
+videos are among a larger share's, so a pool grows by adding videos, never by swapping them.
+
 A *group shift* (``shift="A,B:C"``) draws the labeled videos from groups A and B only and the
 unlabeled videos from group C only, as when unlabeled videos come from unseen actions; the
 ratio then applies to the labeled groups' training videos, and videos of groups named on
@@ -54,6 +59,18 @@ def check_ratio(label_ratio: float) -> float:
     return label_ratio
 
 
+def check_share(share: float) -> float:
+    share = float(share)
+    if not 0.0 <= share <= 1.0:
+        raise S4AQAError(f"--unlabeled-share {share}: use a share from 0 to 1 (1 keeps every "
+                         "unlabeled video)")
+    return share
+
+
+# the unlabeled pool's own draw: apart from the labeled draw (0x5EED), so it leaves that alone
+POOL_STREAM = 0x9001
+
+
 def parse_shift(shift: str, groups: list[str]) -> tuple[list[str], list[str]]:
     """``"A,B:C"`` to (labeled groups, unlabeled groups), checked against the dataset's groups."""
     sides = str(shift).split(":")
@@ -78,6 +95,7 @@ def make_split(
     min_train: int = 3,
     shift: str | None = None,
     need_validation: bool = True,
+    unlabeled_share: float = 1.0,
 ) -> Split:
     """Draw labeled, unlabeled and validation ids from the training split.
 
@@ -87,8 +105,10 @@ def make_split(
     videos are labeled for one and ``need_validation`` is off (a method that selects nothing on
     the slice trains on it anyway). ``shift``
     (``"labeled groups:unlabeled groups"``) separates the groups the two sets come from.
+    ``unlabeled_share`` keeps that share of the unlabeled videos (a nested draw per seed).
     """
     label_ratio = check_ratio(label_ratio)
+    unlabeled_share = check_share(unlabeled_share)
     if not 0.0 <= val_fraction < 1.0:
         raise S4AQAError(f"validation fraction {val_fraction} is outside [0, 1)")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5EED]))
@@ -126,6 +146,10 @@ def make_split(
     taken = set(labeled_index)
     unlabeled = [int(i) for i in train_index if i not in taken and (
         unlabeled_groups is None or str(features.groups[i]) in unlabeled_groups)]
+    if unlabeled_share < 1.0:
+        pool = np.random.default_rng(np.random.SeedSequence([int(seed), POOL_STREAM]))
+        keep = int(round(unlabeled_share * len(unlabeled)))
+        unlabeled = pool.permutation(np.array(unlabeled, dtype=int))[:keep].tolist()
     test = np.flatnonzero((features.split == "test") & in_run).tolist()
     ids = features.ids
     return Split(

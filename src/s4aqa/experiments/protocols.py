@@ -43,7 +43,7 @@ from typing import Any, Mapping, Sequence
 from s4aqa.config import RunConfig
 from s4aqa.data.splits import check_ratio, parse_shift
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.registry import available, options_dict, resolve
+from s4aqa.methods.registry import available, create, options_dict, resolve
 from s4aqa.registry import Registry
 from s4aqa.runs.identity import run_key
 
@@ -61,6 +61,7 @@ PUBLISHED = published()
 LAMBDA_RCVR = (0.1, 0.3, 1.0, 3.0)     # λ1 of Fig. 5 (the default is 1.0)
 LAMBDA_ADV = (0.001, 0.01, 0.1, 1.0)   # λ2 of Fig. 5 (the default is 0.01)
 FIG6_RATIOS = (0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
+POOL_SHARES = (0.0, 0.125, 0.25, 0.5, 1.0)  # shares of the unlabeled videos of `pool`
 
 ABLATION_LABELS = {"aa": "AA", "aa+rda": "AA+RDA", "aa+msfr": "AA+MSFR",
                    "aa+msfr+rda": "AA+MSFR+RDA (paper)", "aa+cons": "AA+CONS",
@@ -75,7 +76,8 @@ EMBEDDING = "embedding"  # extra output: unlabeled representations and their tru
 @dataclass(frozen=True)
 class Protocol:
     """One table or figure of the paper, as data. ``kind`` names the report section that
-    shows it (``report.sections``: table, groups, kfold, tsne, grid, curve)."""
+    shows it (``report.sections``: table, groups, kfold, tsne, grid, curve, pool).
+    ``shares``: the unlabeled shares each method that reads unlabeled videos runs at."""
 
     name: str
     title: str
@@ -84,6 +86,7 @@ class Protocol:
     methods: tuple[str, ...]       # default method list, in display order
     grid: Mapping[str, Mapping[str, tuple]] = field(default_factory=dict)
     per_task_folds: bool = False   # one run per (task, fold): table3
+    shares: tuple[float, ...] = ()  # unlabeled shares swept (pool); (): none, the base share
     extras: tuple[str, ...] = ()
     reference: str = "aa"          # paired differences are taken against this method
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -148,6 +151,12 @@ for _protocol in (
               "aa", "s4aqa"),
              note="At 100% labels semi-supervised methods have no unlabeled video: their runs "
                   "are skipped and not drawn; supervised methods give the fully supervised end."),
+    Protocol("pool", "What more unlabeled videos add: test Spearman against the size of the "
+             "unlabeled pool, labeled videos fixed per seed", "pool", (0.1,),
+             ("aa", "lap_rls", "aa+graph", "s4aqa"), shares=POOL_SHARES,
+             note="A seed's labeled videos are the same at every pool size, and a smaller "
+                  "pool's videos are among a larger one's; pool 0 is the method with its "
+                  "option unlabeled off. aa reads no unlabeled video: it runs once per seed."),
 ):
     PROTOCOLS.add(_protocol.name, _protocol)
 
@@ -163,9 +172,10 @@ class RunSpec:
 
     ``config.options`` is every option the method runs with (preset, defaults and overrides,
     typed); ``overrides`` only those set beyond the method's defaults (shown in results.csv);
-    ``variant`` the protocol's grid values of this run (fig5). ``extras`` are outputs a run
-    must keep; they are not part of the cache key. ``data_fingerprint`` is the fingerprint of
-    the data the reproduction read (part of the key).
+    ``variant`` the protocol's grid values of this run (fig5) and its unlabeled share where
+    the protocol sweeps the pool (pool; ``config.unlabeled_share`` holds it too). ``extras``
+    are outputs a run must keep; they are not part of the cache key. ``data_fingerprint`` is
+    the fingerprint of the data the reproduction read (part of the key).
     """
 
     protocol: str
@@ -242,7 +252,8 @@ def expand(protocol: Protocol, base: RunConfig, *, info: DatasetInfo, seeds: int
     validation fraction, holdout, shift, device); returns (runs, default methods not
     registered).
 
-    Runs come in table order (target, ratio, task, fold, method, variant, seed, init);
+    Runs come in table order (target, ratio, task, fold, method, variant, seed, init); a
+    variant is a grid point and, where the protocol has ``shares``, an unlabeled share;
     duplicates (one configuration reached twice) are kept once. ``fingerprints`` (target ->
     the fingerprint of the data read for it) go into the runs' keys.
     """
@@ -265,8 +276,9 @@ def expand(protocol: Protocol, base: RunConfig, *, info: DatasetInfo, seeds: int
         raise S4AQAError(f"option(s) {', '.join(unused)} are not options of any method of "
                          f"{protocol.name} ({', '.join(method_list)}); check the spelling")
 
-    # per method: its variants (grid points) as (variant dict, options, explicit overrides)
-    variants: dict[str, list[tuple[dict, dict, dict]]] = {}
+    # per method: its variants (grid points, unlabeled shares) as (variant dict, options,
+    # explicit overrides, unlabeled share)
+    variants: dict[str, list[tuple[dict, dict, dict, float]]] = {}
     for method in method_list:
         given = {k: v for k, v in overrides.items() if k in fields[method]}
         grid = protocol.grid.get(method, {})
@@ -274,9 +286,18 @@ def expand(protocol: Protocol, base: RunConfig, *, info: DatasetInfo, seeds: int
         variants[method] = []
         _, preset = resolve(method)
         for point in points or [{}]:
-            full = options_dict(method, {**given, **point})
-            explicit = {k: full[k] for k in sorted({**preset, **given, **point})}
-            variants[method].append((point, full, explicit))
+            # only a method that reads unlabeled videos has a pool to grow
+            reads = bool(protocol.shares) and create(method, {**given, **point}).uses_unlabeled
+            for share in protocol.shares if reads else (None,):
+                # pool 0: the method on the labeled videos only, where it can be switched so
+                switch = ({"unlabeled": False} if share == 0 and "unlabeled" in fields[method]
+                          else {})
+                chosen = {**given, **point, **switch}
+                full = options_dict(method, chosen)
+                explicit = {k: full[k] for k in sorted({**preset, **chosen})}
+                variant = point if share is None else {**point, "unlabeled_share": share}
+                variants[method].append((variant, full, explicit,
+                                         base.unlabeled_share if share is None else share))
 
     if protocol.per_task_folds:
         if not info.folds:
@@ -290,11 +311,11 @@ def expand(protocol: Protocol, base: RunConfig, *, info: DatasetInfo, seeds: int
     runs, seen = [], set()
     for target, ratio, (task, fold), method in itertools.product(targets, ratio_list, cells,
                                                                  method_list):
-        for (point, full, explicit), seed, init in itertools.product(
+        for (point, full, explicit, share), seed, init in itertools.product(
                 variants[method], range(int(seeds)), range(int(inits))):
             config = dataclasses.replace(base, target=target, task=task, fold=fold,
                                          method=method, options=full, label_ratio=ratio,
-                                         seed=seed, init=init)
+                                         unlabeled_share=share, seed=seed, init=init)
             spec = RunSpec(protocol.name, config, overrides=explicit, variant=point,
                            extras=tuple(protocol.extras),
                            data_fingerprint=(fingerprints or {}).get(target))

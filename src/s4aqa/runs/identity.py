@@ -2,11 +2,11 @@
 
 ``run_key(config, data)`` is the SHA-256 of the canonical JSON (sorted keys, no spaces) of the
 run's RunConfig without ``device`` (dataset name, root and feature folder as absolute paths,
-segments, target, task, fold, label ratio, validation fraction, seed, init, method name and
-*every* option the method runs with), the fingerprint of the data read there
-(``FeatureSet.fingerprint``: ids, scores, splits, groups, features), the method's code version
-and the key format. A reproduction's cache keys its runs on it; a run folder's resumable state
-is keyed on it and on the device.
+segments, target, task, fold, label ratio, unlabeled share (when not 1), validation fraction,
+seed, init, method name and *every* option the method runs with), the fingerprint of the
+data read there (``FeatureSet.fingerprint``: ids, scores, splits, groups, features), the
+method's code version and the key format. A reproduction's cache keys its runs on it; a run
+folder's resumable state is keyed on it and on the device.
 """
 
 from __future__ import annotations
@@ -43,6 +43,11 @@ def key_fields(config: RunConfig, data_fingerprint: str | None = None) -> dict[s
         fields.pop("coverage", None)
     else:
         fields["coverage"] = float(fields["coverage"])
+    # all of the unlabeled pool, as before the setting existed: earlier keys stand
+    if float(fields.get("unlabeled_share", 1.0)) == 1.0:
+        fields.pop("unlabeled_share", None)
+    else:
+        fields["unlabeled_share"] = float(fields["unlabeled_share"])
     fields["data"] = data_fingerprint
     fields["cache_format"] = KEY_FORMAT
     # a method's code version: bumped when a change alters its numbers, so old runs rerun

@@ -98,7 +98,8 @@ class RunResult:
 def split_of(config: RunConfig, data: FeatureSet, need_validation: bool = True) -> Split:
     """The labeled / unlabeled / validation / test draw of ``config`` on ``data``."""
     return make_split(data, config.label_ratio, config.seed, config.val_fraction,
-                      shift=config.shift, need_validation=need_validation)
+                      shift=config.shift, need_validation=need_validation,
+                      unlabeled_share=config.unlabeled_share)
 
 
 def training_sets(data: FeatureSet, split: Split, method) -> tuple:
@@ -144,6 +145,9 @@ def prepare(config: RunConfig, data: FeatureSet | None = None):
         raise no_test_videos(data)
     sets = training_sets(data, split, method)
     unmet = method.unmet_needs(sets[0], sets[1])
+    if unmet and sets[1] is None and config.unlabeled_share < 1.0:
+        unmet += (f" (--unlabeled-share {config.unlabeled_share:g} kept none of them: raise it, "
+                  "or --set unlabeled=false for the method on the labeled videos only)")
     if unmet:
         raise Unsupported(unmet)
     return data, split, method, sets

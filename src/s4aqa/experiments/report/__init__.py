@@ -5,7 +5,7 @@ and ``DIR/runs/<key>.json`` (the finished runs), and writes ``DIR/report.md`` (o
 protocol and dataset), the figures as PNG beside it, and ``DIR/results.csv`` with one row per
 run. Nothing is trained or loaded from the dataset. In parts: ``aggregate`` (runs to per-seed
 values), ``tables`` (cell texts, markdown, results.csv), ``figures`` (matplotlib) and
-``sections`` (one writer per protocol kind).
+``sections`` (one writer per protocol kind; ``pool`` registers its own there).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import PROTOCOLS
 from s4aqa.experiments.report.aggregate import Row, load_rows
 from s4aqa.experiments.report.figures import Figures
+from s4aqa.experiments.report.pool import pool as _pool_section  # noqa: F401 - registers "pool"
 from s4aqa.experiments.report.sections import write_section
 from s4aqa.experiments.report.tables import results_csv
 

@@ -1,6 +1,6 @@
-"""The report's figures (matplotlib, the ``report`` extra): label-ratio curves, λ grids and
-t-SNE panels, written as PNG beside the report; and what the t-SNE table reads of the
-representations."""
+"""The report's figures (matplotlib, the ``report`` extra): label-ratio curves, unlabeled-pool
+curves, λ grids and t-SNE panels, written as PNG beside the report; and what the t-SNE table
+reads of the representations."""
 
 from __future__ import annotations
 
@@ -96,6 +96,43 @@ class Figures:
         ax.set_title(f"{dataset} {target_name(target)}: Spearman vs labels (band: ±1 std)")
         ax.grid(alpha=0.3)
         ax.legend(handles, labels, fontsize=8)
+        self.save(fig, name)
+        return True
+
+    def pool(self, name, series, sizes, reference, reference_name, label, target, ratio,
+             dataset) -> bool:
+        """Mean ± std of each method against the number of unlabeled videos (``sizes``: share
+        -> videos), the reference as a dashed horizontal line."""
+        if self.plt is None:
+            return False
+        fig, ax = self.plt.subplots(figsize=(6.4, 4.2))
+        drawn = False
+        # methods nudged apart along x, so their error bars do not hide each other
+        nudge = 0.01 * max(max(sizes.values(), default=0), 1)
+        for index, (method, by_share) in enumerate(series.items()):
+            points = sorted(((sizes[x], c.summary) for x, c in by_share.items()
+                             if x in sizes and c.summary is not None), key=lambda p: p[0])
+            if not points:
+                continue
+            x = np.array([n for n, _ in points]) + (index - (len(series) - 1) / 2) * nudge
+            ax.errorbar(x, [p.mean for _, p in points], yerr=[p.std for _, p in points],
+                        marker="o", capsize=3, linewidth=2.2 if method == "s4aqa" else 1.4,
+                        label=label(method))
+            drawn = True
+        if reference is not None and reference.summary is not None:
+            ax.axhline(reference.summary.mean, color="black", linestyle="--", linewidth=1.2,
+                       label=f"{label(reference_name)} (no unlabeled video)")
+        if not drawn:
+            self.plt.close(fig)
+            return False
+        ticks = sorted(set(sizes.values()))
+        ax.set_xticks(ticks, [f"{n:g}" for n in ticks])
+        ax.set_xlabel("unlabeled videos in the training pool (labeled videos fixed per seed)")
+        ax.set_ylabel("test Spearman")
+        ax.set_title(f"{dataset} {target_name(target)}, {pct(ratio)} labels: Spearman vs "
+                     "unlabeled pool (bars: ±1 std)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
         self.save(fig, name)
         return True
 

@@ -1,8 +1,8 @@
 """One report section per protocol, written by the section of the protocol's kind.
 
-``SECTIONS`` maps a protocol kind (table, groups, kfold, tsne, grid, curve) to the function
-that writes its tables and figures; a protocol names its kind, and a new kind is one function
-registered here.
+``SECTIONS`` maps a protocol kind (table, groups, kfold, tsne, grid, curve; pool, in
+``report.pool``) to the function that writes its tables and figures; a protocol names its
+kind, and a new kind is one function registered here or in a module of its own.
 """
 
 from __future__ import annotations

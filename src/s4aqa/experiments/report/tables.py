@@ -77,7 +77,8 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 CSV_COLUMNS = ["protocol", "dataset", "target", "task", "fold", "method", "options",
-               "label_ratio", "seed", "init", "test_spearman", "test_spearman_pooled",
+               "label_ratio", "unlabeled_share", "seed", "init", "test_spearman",
+               "test_spearman_pooled",
                "test_mae", "test_coverage", "test_interval_width", "test_interval_width_std",
                "val_spearman", "n_labeled", "n_unlabeled", "n_test", "seconds", "status",
                "message", "key"]
@@ -94,7 +95,8 @@ def results_frame(rows: Sequence[Row]) -> pd.DataFrame:
             "protocol": r.spec.protocol, "dataset": c.dataset, "target": c.target,
             "task": c.task, "fold": c.fold, "method": c.method,
             "options": json.dumps(r.spec.overrides, sort_keys=True, separators=(",", ":")),
-            "label_ratio": repr(float(c.label_ratio)), "seed": c.seed, "init": c.init,
+            "label_ratio": repr(float(c.label_ratio)),
+            "unlabeled_share": repr(float(c.unlabeled_share)), "seed": c.seed, "init": c.init,
             "test_spearman": m.get("test_spearman"),
             **{f"spearman_{g}": per_group.get(g) for g in groups},
             "test_spearman_pooled": m.get("test_spearman_pooled"), "test_mae": m.get("test_mae"),
@@ -105,7 +107,8 @@ def results_frame(rows: Sequence[Row]) -> pd.DataFrame:
             "n_unlabeled": m.get("n_unlabeled"), "n_test": m.get("n_test"),
             "seconds": r.seconds, "status": r.status, "message": r.message.replace("\n", " "),
             "key": r.key})
-    columns = CSV_COLUMNS[:11] + [f"spearman_{g}" for g in groups] + CSV_COLUMNS[11:]
+    after = CSV_COLUMNS.index("test_spearman") + 1  # each group's Spearman follows the average
+    columns = CSV_COLUMNS[:after] + [f"spearman_{g}" for g in groups] + CSV_COLUMNS[after:]
     frame = pd.DataFrame.from_records(records, columns=columns)
     return frame.astype({name: "Int64" for name in ("fold", "n_labeled", "n_unlabeled",
                                                     "n_test")})
