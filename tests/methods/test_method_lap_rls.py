@@ -244,3 +244,15 @@ def test_pooling_a_block_at_a_time_gives_the_same_vectors(monkeypatch, how):
     parts = {"mean": [a.mean(1)], "mean_max": [a.mean(1), a.max(1)],
              "mean_std": [a.mean(1), a.std(1)]}[how]
     np.testing.assert_array_equal(whole, np.concatenate(parts, axis=1))
+
+
+@pytest.mark.parametrize("kernel", ["linear", "rbf"])
+def test_predicting_a_block_of_videos_at_a_time_gives_the_same_scores(monkeypatch, kernel):
+    labeled, unlabeled, test = generated(60, 40, 8)
+    model = LapRLS(kernel=kernel, average_best=3).fit(labeled, unlabeled)
+    whole = model.predict_normalised([labeled, unlabeled, test])
+    monkeypatch.setattr(_linear, "PREDICT_BLOCK", 7)  # blocks that span two sets too
+    # the same rows, up to the last bits a matrix product's row blocking may move
+    np.testing.assert_allclose(model.predict_normalised([labeled, unlabeled, test]), whole,
+                               rtol=1e-12, atol=1e-12)
+    assert len(whole) == len(labeled) + len(unlabeled) + len(test)

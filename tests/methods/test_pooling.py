@@ -32,3 +32,12 @@ def test_pooling_several_sets_pools_their_concatenation():
     whole = np.concatenate([fs.features for fs in sets])
     for how in ("mean", "mean_max", "mean_std"):
         assert np.array_equal(pool_segments(sets, how), pool_segments(whole, how))
+
+
+def test_a_float16_array_is_kept_as_it_is_and_pools_as_its_float32_values():
+    from s4aqa.methods._pooling import as_array
+
+    x = np.random.default_rng(2).standard_normal((6, 3, 4)).astype(np.float16)
+    assert as_array(x) is x  # no float32 copy of a float16 pool
+    assert as_array(x.astype(np.float64)).dtype == np.float32
+    assert np.array_equal(pool_segments(x), pool_segments(x.astype(np.float32)))

@@ -37,7 +37,7 @@ refuses pools above ``RBF_LIMIT`` videos.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -45,12 +45,13 @@ from scipy import linalg, sparse
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._pooling import as_array, check_shape, pool_segments, z_scores
+from s4aqa.methods._pooling import as_array, check_shape, pool_segments, video_blocks, z_scores
 from s4aqa.training.metrics import spearman
 
 EXACT_GRAPH_LIMIT = 20_000  # videos: exact neighbours up to here, approximate (HNSW) above
 RBF_LIMIT = 20_000  # videos: the RBF kernel's dense N x N systems
 BLOCK = 2048  # rows of the similarity matrix computed at a time
+PREDICT_BLOCK = 4096  # videos pooled and scored at a time by predict
 HNSW_LINKS, HNSW_BUILD, HNSW_SEARCH = 16, 100, 80  # the approximate graph's index (faiss)
 
 
@@ -189,10 +190,17 @@ class GraphRidge:
     def standardised(self, features: np.ndarray | FeatureSet | list[FeatureSet]) -> np.ndarray:
         """Pooled, standardised rows of ``features`` (several FeatureSets: of their
         concatenation)."""
+        return np.concatenate(list(self.standardised_blocks(features)))
+
+    def standardised_blocks(self, features: np.ndarray | FeatureSet | list[FeatureSet],
+                            size: int | None = None) -> Iterator[np.ndarray]:
+        """``standardised`` ``size`` videos at a time (default ``PREDICT_BLOCK``): a
+        prediction over a large pool holds one block's rows, not the pool's."""
         parts = features if isinstance(features, list) else [as_array(features)]
         for part in parts:
             check_shape(as_array(part), self.shape, "closed-form model")
-        return (pool_segments(parts, self.pool) - self.mean) / self.std
+        for block in video_blocks(parts, size or PREDICT_BLOCK):
+            yield (pool_segments(block, self.pool) - self.mean) / self.std
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if self.kernel == "linear":
@@ -202,13 +210,12 @@ class GraphRidge:
 
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None) -> "GraphRidge":
         self.shape = (labeled.num_segments, labeled.dim)
-        pooled = [pool_segments(labeled, self.pool)]
+        parts = [labeled]
         if unlabeled is not None and len(unlabeled):
             if (unlabeled.num_segments, unlabeled.dim) != self.shape:
                 raise S4AQAError("labeled and unlabeled videos have different feature shapes")
-            pooled.append(pool_segments(unlabeled, self.pool))
-        nodes = np.concatenate(pooled) if len(pooled) > 1 else pooled[0]
-        del pooled
+            parts.append(unlabeled)
+        nodes = pool_segments(parts, self.pool)  # the rows of both, in one array
         if self.kernel == "rbf" and len(nodes) > RBF_LIMIT:
             raise S4AQAError(
                 f"the RBF kernel solves dense systems over all {len(nodes)} videos (at most "
@@ -353,10 +360,10 @@ class GraphRidge:
         """Scores z-scored with the labeled videos' statistics."""
         if not self.fitted:
             raise S4AQAError("the closed-form model has not been fitted or loaded")
-        x = self.standardised(features)
-        if self.weights is not None:
-            return (x @ self.weights + self.bias).mean(axis=1)
-        return (self._kernel(x, self.nodes) @ self.coef + self.bias).mean(axis=1)
+        scores = [(x @ self.weights + self.bias).mean(axis=1) if self.weights is not None
+                  else (self._kernel(x, self.nodes) @ self.coef + self.bias).mean(axis=1)
+                  for x in self.standardised_blocks(features)]
+        return np.concatenate(scores) if scores else np.zeros(0)
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         return self.predict_normalised(features) * self.score_std + self.score_mean

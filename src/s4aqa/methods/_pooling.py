@@ -7,17 +7,18 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from s4aqa.data.featureset import FeatureSet
+from s4aqa.data.featureset import FeatureSet, storage_array
 from s4aqa.errors import S4AQAError
 from s4aqa.options import choice
 
 
 def as_array(features: np.ndarray | FeatureSet) -> np.ndarray:
-    """(N, T, D) features: a FeatureSet's as it holds them (float16 or float32), any other
-    array as float32."""
+    """(N, T, D) features as they are held: float16 or float32 (a FeatureSet's, or an array's
+    where it is either), anything else as float32. Never a float32 copy of a float16 pool:
+    what reads it converts a block at a time."""
     if isinstance(features, FeatureSet):
         return features.features
-    array = np.asarray(features, dtype=np.float32)
+    array = storage_array(features)
     if array.ndim == 2:
         array = array[None]
     if array.ndim != 3:
@@ -112,4 +113,4 @@ def pool_segments(features: np.ndarray | FeatureSet | Sequence[FeatureSet],
     return out
 
 
-POOL_BLOCK = 1 << 24  # segment values converted to float64 at a time (128 MiB)
+POOL_BLOCK = 1 << 22  # segment values converted to float64 at a time (32 MiB)
