@@ -12,9 +12,9 @@ from s4aqa.config import RunConfig
 from s4aqa.errors import S4AQAError
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import RunSpec
-from s4aqa.experiments.report import build_report
+from s4aqa.experiments.report import build_report, sections
 from s4aqa.experiments.report.aggregate import Row, combine_seedwise, seed_values
-from s4aqa.experiments.report.figures import neighbour_consistency
+from s4aqa.experiments.report.figures import at_most, neighbour_consistency
 from s4aqa.training.metrics import fisher_z_mean
 
 PNG = b"\x89PNG"
@@ -163,6 +163,33 @@ def test_figures_grid_curve_and_tsne(tmp_path):
     assert "**Skipped runs** (2)" in report
     assert report.index("## fig4") < report.index("## fig5") < report.index("## fig6")
     assert neighbour_consistency(embedding, score) > 0.5
+
+
+def test_at_most_is_a_fixed_aligned_draw():
+    score = np.arange(30.0)
+    arrays = {"embedding": np.c_[score, -score], "score": score,
+              "ids": np.array([str(i) for i in range(30)])}
+    assert at_most(arrays, 30) is arrays
+    drawn = at_most(arrays, 10)
+    assert len(drawn["score"]) == 10 and np.all(np.diff(drawn["score"]) > 0)
+    assert np.array_equal(drawn["embedding"][:, 0], drawn["score"])
+    assert list(drawn["ids"]) == [str(int(v)) for v in drawn["score"]]
+    assert np.array_equal(at_most(arrays, 10)["score"], drawn["score"])
+
+
+def test_fig4_reads_a_draw_of_a_large_pool(tmp_path, monkeypatch):
+    monkeypatch.setattr(sections, "FIGURE_VIDEOS", 20)
+    rng = np.random.default_rng(1)
+    score = rng.normal(size=50)
+    embedding = np.c_[score, rng.normal(size=(50, 3))].astype(np.float32)
+    runs = [(spec("fig4", "synthetic", m, 0, 0.3, extras=("embedding",)), "ok",
+             {"test_spearman": 0.5},
+             {"embedding": embedding, "score": score,
+              "ids": np.array([str(i) for i in range(50)])})
+            for m in ("aa", "s4aqa")]
+    write(tmp_path, "fig4", "synthetic", runs)
+    report = squash(build_report(tmp_path).read_text())
+    assert "a fixed draw of 20 of the 50 unlabeled videos" in report
 
 
 def test_report_needs_a_reproduction(tmp_path):

@@ -16,6 +16,19 @@ from s4aqa.experiments.report.tables import fmt, pct, target_name
 from s4aqa.training.metrics import spearman
 
 KNN = 10
+# t-SNE and the kNN consistency read at most this many unlabeled videos (a fixed draw): both
+# grow faster than linearly, and a scatter of more points shows no more
+FIGURE_VIDEOS = 5000
+
+
+def at_most(arrays: dict[str, np.ndarray], count: int = FIGURE_VIDEOS) -> dict[str, np.ndarray]:
+    """A run's per-video arrays, cut to a fixed draw of ``count`` videos (in their order)
+    when there are more; the same draw for every method of a seed with the same videos."""
+    total = len(arrays["score"])
+    if total <= count:
+        return arrays
+    keep = np.sort(np.random.default_rng(0).choice(total, count, replace=False))
+    return {name: np.asarray(values)[keep] for name, values in arrays.items()}
 
 
 def tsne_2d(embedding: np.ndarray) -> np.ndarray:

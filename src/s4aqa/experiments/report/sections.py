@@ -24,7 +24,14 @@ from s4aqa.experiments.report.aggregate import (
     ordered,
     seed_values,
 )
-from s4aqa.experiments.report.figures import KNN, Figures, figure_name, neighbour_consistency
+from s4aqa.experiments.report.figures import (
+    FIGURE_VIDEOS,
+    KNN,
+    Figures,
+    at_most,
+    figure_name,
+    neighbour_consistency,
+)
 from s4aqa.experiments.report.tables import (
     bold_best,
     fmt,
@@ -313,7 +320,7 @@ def tsne(s: Section) -> list[str]:
     protocol = s.protocol
     methods = ordered(s.rows, "method")
     for (target, ratio), members in by(s.rows, "target", "label_ratio").items():
-        panels, body = [], []
+        panels, body, drawn_from = [], [], 0
         for method in methods:
             method_rows = [r for r in members if r.config.method == method]
             if not method_rows:
@@ -324,6 +331,8 @@ def tsne(s: Section) -> list[str]:
             arrays = s.cache.load_arrays(shown[0].key) if shown else None
             consistency = None
             if arrays is not None and len(arrays.get("score", ())) > 2:
+                drawn_from = max(drawn_from, len(arrays["score"]))
+                arrays = at_most(arrays, FIGURE_VIDEOS)
                 consistency = neighbour_consistency(arrays["embedding"], arrays["score"])
                 panels.append((protocol.label(method), arrays, shown[0]))
             body.append([protocol.label(method), fmt_summary(cell), str(len(cell.values)),
@@ -337,4 +346,7 @@ def tsne(s: Section) -> list[str]:
             lines += [f"![{protocol.name} {target_name(target)}]({name})", "",
                       f"Unlabeled training videos of seed {seed}, coloured by their true "
                       "score (never seen by the model).", ""]
+        if drawn_from > FIGURE_VIDEOS:
+            lines += [f"The consistency and the figure read a fixed draw of {FIGURE_VIDEOS:,} of "
+                      f"the {drawn_from:,} unlabeled videos.", ""]
     return lines
