@@ -21,14 +21,14 @@ KNN = 10
 FIGURE_VIDEOS = 5000
 
 
-def at_most(arrays: dict[str, np.ndarray], count: int = FIGURE_VIDEOS) -> dict[str, np.ndarray]:
+def at_most(arrays: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
     """A run's per-video arrays, cut to a fixed draw of ``count`` videos (in their order)
     when there are more; the same draw for every method of a seed with the same videos."""
     total = len(arrays["score"])
     if total <= count:
         return arrays
     keep = np.sort(np.random.default_rng(0).choice(total, count, replace=False))
-    return {name: np.asarray(values)[keep] for name, values in arrays.items()}
+    return {name: values[keep] for name, values in arrays.items()}
 
 
 def tsne_2d(embedding: np.ndarray) -> np.ndarray:
