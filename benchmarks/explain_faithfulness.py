@@ -35,7 +35,8 @@ from s4aqa.config import RunConfig
 from s4aqa.data.splits import Split
 from s4aqa.runs.checkpoint import load_checkpoint
 from s4aqa.runs.explain import deletion_test, explain, mean_reference, reference_for, run_data
-from s4aqa.runs.run import load_data, run_training
+from s4aqa.runs.data import load_data
+from s4aqa.runs.run import run_training
 
 
 def agreement(contributions: np.ndarray, truth: np.ndarray) -> float:

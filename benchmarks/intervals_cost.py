@@ -21,7 +21,8 @@ import numpy as np
 
 from s4aqa.config import RunConfig
 from s4aqa.methods.intervals import fit_intervals
-from s4aqa.runs.run import load_data, prepare
+from s4aqa.runs.data import load_data
+from s4aqa.runs.prepare import prepare
 
 
 def timed(fn) -> float:
@@ -42,7 +43,8 @@ def main() -> None:
                                label_ratio=ratio)
             fits, added = [], []
             for _ in range(args.repeats):
-                _, split, method, sets = prepare(config, data)
+                prepared = prepare(config, data)
+                split, method, sets = prepared.split, prepared.method, prepared.sets
                 fit = timed(lambda: method.fit(*sets))
                 extra = 0.0
                 if name == "svr":  # inside its fit: timed again on its own, then taken out

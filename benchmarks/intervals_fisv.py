@@ -37,7 +37,8 @@ from s4aqa.methods._linear import GraphRidge
 from s4aqa.methods.intervals import Intervals, conformal_quantile, interval_metrics, \
     ridge_residuals
 from s4aqa.methods.registry import create
-from s4aqa.runs.run import load_data, split_of, training_sets
+from s4aqa.runs.data import load_data
+from s4aqa.runs.prepare import split_of, training_sets
 
 
 def naive(config: RunConfig, data, coverage: float):

@@ -15,7 +15,8 @@ from s4aqa.data.splits import Split
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.errors import S4AQAError
 from s4aqa.runs.checkpoint import load_checkpoint
-from s4aqa.runs.run import load_data, run_training
+from s4aqa.runs.data import load_data
+from s4aqa.runs.run import run_training
 from s4aqa.training import hooks
 
 FAST = ["--set", "steps=20", "--set", "hidden=16", "--set", "feedforward=32", "--set", "heads=2"]

@@ -19,15 +19,18 @@ from typing import Any
 
 import yaml
 
+from s4aqa.data.formats import UNLISTED_CHOICES
 from s4aqa.data.splits import check_ratio, check_share
 from s4aqa.errors import S4AQAError
 from s4aqa.options import parse_options
 
 
-def setting(default: Any, help: str, per_run: bool = False, metavar: str | None = None) -> Any:
-    """A RunConfig field with the help text its CLI flag shows."""
+def setting(default: Any, help: str, per_run: bool = False, metavar: str | None = None,
+            choices: tuple[str, ...] | None = None) -> Any:
+    """A RunConfig field with the help text its CLI flag shows (``choices``: the values a
+    string setting may take)."""
     return field(default=default, metadata={"help": help, "per_run": per_run,
-                                            "metavar": metavar})
+                                            "metavar": metavar, "choices": choices})
 
 
 @dataclass
@@ -46,8 +49,14 @@ class RunConfig:
                                    metavar="T")
     features: str | None = setting(None, "where the per-video feature arrays are, if not "
                                          "under --root", metavar="PATH")
-    label_ratio: float = setting(0.1, "share of the training split that is labeled",
-                                 per_run=True, metavar="R")
+    unlisted: str = setting(UNLISTED_CHOICES[0], "feature files that no line of the score "
+                                                 "table names (folder datasets): unlabeled "
+                                                 "training videos, or ignore them",
+                            choices=UNLISTED_CHOICES)
+    label_ratio: float | None = setting(
+        None, "share of the scored training videos that is labeled, drawn by seed (default: "
+              "every score given where some training videos are unscored, else 0.1); unscored "
+              "training videos are always unlabeled", per_run=True, metavar="R")
     unlabeled_share: float = setting(1.0, "share of the unlabeled videos a run keeps: a fixed "
                                           "nested draw per seed (a smaller share's videos are "
                                           "among a larger share's); the labeled videos do not "
@@ -74,7 +83,8 @@ class RunConfig:
                               "another job; reproduce: per worker", metavar="N")
 
     def __post_init__(self) -> None:
-        check_ratio(self.label_ratio)
+        if self.label_ratio is not None:
+            check_ratio(self.label_ratio)
         check_share(self.unlabeled_share)
         if not 0.0 <= float(self.val_fraction) < 1.0:
             raise S4AQAError(f"validation fraction {self.val_fraction} is outside [0, 1)")
@@ -105,6 +115,7 @@ class RunConfig:
     @staticmethod
     def from_dict(values: dict[str, Any]) -> "RunConfig":
         values = dict(values)
+        values.pop("videos", None)  # what a run folder's config.json says of the run's videos
         options = values.pop("options", None) or {}
         if not isinstance(options, dict):
             raise S4AQAError("config 'options' must be a mapping of option names to values")

@@ -53,11 +53,11 @@ def test_wrong_rank_and_duplicates_and_unknown_ids():
         _set().select_ids(["nope"])
 
 
-def test_training_videos_need_scores():
+def test_a_training_video_may_be_unscored():
     scores = np.arange(6, dtype=float)
     scores[0] = np.nan
-    with pytest.raises(S4AQAError, match="no score"):
-        _set(scores=scores)
+    fs = _set(scores=scores)
+    assert fs.split[0] == "train" and list(fs.scored) == [False] + [True] * 5
 
 
 def test_subset_train_test_and_folds():

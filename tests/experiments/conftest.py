@@ -32,7 +32,7 @@ class FakeRidge(Method):
 
     Options = RidgeOptions
 
-    def fit(self, labeled, unlabeled=None, validation=None):
+    def fit(self, labeled, unlabeled=None, validation=None, hooks=()):
         from sklearn.linear_model import Ridge
 
         self.unlabeled_for(unlabeled)
@@ -55,7 +55,7 @@ class FakeSemi(FakeRidge):
 
 
 class FakeBroken(FakeRidge):
-    def fit(self, labeled, unlabeled=None, validation=None):
+    def fit(self, labeled, unlabeled=None, validation=None, hooks=()):
         raise S4AQAError("broken on purpose")
 
 

@@ -27,7 +27,7 @@ class RidgeOptions(MethodOptions):
 class RidgeOnMeans(Method):
     Options = RidgeOptions
 
-    def fit(self, labeled, unlabeled=None, validation=None):
+    def fit(self, labeled, unlabeled=None, validation=None, hooks=()):
         from sklearn.linear_model import Ridge
 
         self.unlabeled_for(unlabeled)

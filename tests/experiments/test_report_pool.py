@@ -18,7 +18,7 @@ POOL = 40  # unlabeled videos of the whole pool
 
 def pool_run(method, seed, share=None, target="tes"):
     """A pool run: swept runs carry their share in ``variant``, the reference does not."""
-    config = RunConfig(dataset="fisv", target=target, method=method, seed=seed,
+    config = RunConfig(dataset="fisv", target=target, method=method, seed=seed, label_ratio=0.1,
                        unlabeled_share=1.0 if share is None else share,
                        options={"unlabeled": False} if share == 0 else {})
     variant = {} if share is None else {"unlabeled_share": share}

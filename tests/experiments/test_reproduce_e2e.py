@@ -82,7 +82,7 @@ def test_failures_and_skips_are_recorded_not_fatal(tmp_path, fake_methods, monke
     assert "**Failed runs** (2)" in report and "broken on purpose" in report
     assert "**Skipped runs** (1)" in report and (out / "fig6-synthetic.png").is_file()
     # failed runs are retried, skipped ones are not; an internal error makes the exit code 1
-    def bug(self, labeled, unlabeled=None, validation=None):
+    def bug(self, labeled, unlabeled=None, validation=None, hooks=()):
         raise ValueError("a bug")
 
     monkeypatch.setattr(registry.METHODS.get("_fake_broken"), "fit", bug)

@@ -19,7 +19,7 @@ def _fit_with_state(name, options, staged, state_dir):
     method = create(name, options, seed=0)
     checkpoint = Checkpoint(state_dir, {"settings": "run", "data": "data"}, every=20)
     unlabeled = staged["unlabeled"] if method.uses_unlabeled else None
-    method.fit(staged["labeled"], unlabeled, staged["validation"], trainer=Trainer([checkpoint]))
+    method.fit(staged["labeled"], unlabeled, staged["validation"], hooks=[checkpoint])
     method.checkpoint = checkpoint
     return method
 

@@ -7,7 +7,8 @@ from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.errors import S4AQAError
 from s4aqa.runs.checkpoint import load_checkpoint
-from s4aqa.runs.run import run_training, write_run
+from s4aqa.runs.run import run_training
+from s4aqa.runs.run_folder import write_run
 
 FAST = {"steps": 30, "hidden": 16, "feedforward": 32, "heads": 2}
 
@@ -58,7 +59,7 @@ def test_checkpoint_errors(tmp_path):
 def test_methods_that_do_not_select_on_validation_train_on_it(data):
     from s4aqa.data.splits import make_split
     from s4aqa.methods.registry import create
-    from s4aqa.runs.run import training_sets
+    from s4aqa.runs.prepare import training_sets
 
     split = make_split(data, 0.3, 0)
     labeled, _, validation = training_sets(data, split, create("aa", {**FAST, "select": "best"}))

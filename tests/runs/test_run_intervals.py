@@ -18,7 +18,8 @@ from s4aqa.errors import S4AQAError
 from s4aqa.runs.checkpoint import load_checkpoint
 from s4aqa.runs.identity import run_key
 from s4aqa.runs.intervals import bounds_of, review_text, widest
-from s4aqa.runs.run import run_training, write_run
+from s4aqa.runs.run import run_training
+from s4aqa.runs.run_folder import write_run
 
 FAST = {"steps": 10, "hidden": 16, "feedforward": 32, "heads": 2, "members": 1}
 
@@ -82,11 +83,31 @@ def test_too_few_labeled_videos_for_the_coverage_is_said(data):
 def test_review_lists_the_widest():
     ids = ["a", "b", "c"]
     low, high = np.array([0.0, 0.0, 1.0]), np.array([1.0, 3.0, 3.0])
-    assert widest(ids, low, high, 2) == [1, 2]
+    assert widest(low, high, 2) == [1, 2]
     text = review_text(ids, np.array([0.5, 1.5, 2.0]), low, high, 2)
     assert text.splitlines()[1].startswith("  b: 1.500 [0.000, 3.000] width 3.000")
-    assert "same width" in review_text(ids, np.zeros(3), low, low + 1, 5)
     assert "no intervals" in review_text(ids, np.zeros(3), None, None, 1)
+
+
+def test_review_does_not_rank_rounding_noise():
+    """A constant ± q around different predictions: (p + q) - (p - q) differs from 2q in the
+    last bits, which must not make one video 'wider' than another (issue 35)."""
+    predictions = np.array([12.345678, 0.1, 987.654321, 3.3, -41.7])
+    q = 0.1234567
+    low, high = predictions - q, predictions + q
+    assert np.ptp(high - low) > 0  # the rounding the review must see through
+    assert widest(low, high, 3) == []
+    text = review_text([f"v{i}" for i in range(5)], predictions, low, high, 3)
+    assert "same width (0.247)" in text and "widest" not in text
+
+
+def test_review_of_infinite_intervals_says_so_without_a_warning(recwarn):
+    predictions = np.array([1.0, 2.0])
+    low, high = predictions - np.inf, predictions + np.inf
+    text = review_text(["a", "b"], predictions, low, high, 2)
+    assert "infinite" in text and "width inf" not in text
+    assert widest(low, high, 2) == []
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_cli_predict_prints_intervals_and_bad_coverage_is_one_line(tmp_path, capsys):

@@ -7,7 +7,8 @@ import pytest
 from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.errors import S4AQAError
-from s4aqa.runs.run import run_training, split_of
+from s4aqa.runs.prepare import split_of
+from s4aqa.runs.run import run_training
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,25 @@
+import math
+
 import numpy as np
 import pytest
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.experiments.stats import paired_difference, summarise
-from s4aqa.training.metrics import evaluate, fisher_z_mean, spearman
+from s4aqa.training.metrics import (evaluate, fisher_z_mean, format_spearman, rank_agreement,
+                                    spearman)
 
 
 def test_spearman_and_constant_prediction():
     assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
     assert spearman([3, 2, 1], [10, 20, 30]) == pytest.approx(-1.0)
-    assert spearman([1, 1, 1], [1, 2, 3]) == 0.0
+    # undefined (constant predictions or scores, fewer than 2 videos): NaN, never 0
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+    assert math.isnan(spearman([1, 2, 3], [5, 5, 5]))
+    assert math.isnan(spearman([1.0], [2.0]))
+    # as a selection score it is chance, 0
+    assert rank_agreement([1, 1, 1], [1, 2, 3]) == 0.0
+    assert rank_agreement([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert format_spearman(float("nan")) == "undefined" and format_spearman(0.5) == "0.5000"
 
 
 def test_fisher_z_mean():

@@ -8,6 +8,7 @@ and no half-written output; Ctrl-C says what was kept and how to go on.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -19,17 +20,26 @@ from s4aqa.training.hooks import STATE_FILE
 
 
 def main(argv: list[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):  # `s4aqa methods -v | head` ends quietly
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # `s4aqa methods -v | head`: the reader left; end quietly (Python's own advice, rather
+        # than SIGPIPE's default action, which would also kill this process on a pipe to a
+        # worker process that Ctrl-C stopped)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except S4AQAError as exc:
         print(f"s4aqa: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"s4aqa: interrupted{_resume_hint(args)}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # from here to the exit a further Ctrl-C has nothing left to stop: it would only
+        # raise again inside whatever runs at exit (torch's and the executor's handlers)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        said = exc.args[0] if exc.args and isinstance(exc.args[0], str) else None
+        print(f"s4aqa: {said}" if said else f"s4aqa: interrupted{_resume_hint(args)}",
+              file=sys.stderr)
         return 130
 
 

@@ -23,11 +23,14 @@ from s4aqa.features.video import find_videos
 from s4aqa.features.weights import fetch_weights
 from s4aqa.methods.registry import describe_methods
 from s4aqa.runs.checkpoint import read_meta
-from s4aqa.runs.explain import explain_run, has_matplotlib, write_explanation
+from s4aqa.runs.explain import explain_run
 from s4aqa.runs.intervals import bounds_of, review_text
-from s4aqa.runs.run import check_run_folder, predictions_csv, run_training, write_run
+from s4aqa.runs.run import run_training
+from s4aqa.runs.run_folder import check_run_folder, predictions_csv, write_run
 from s4aqa.runs.score import score_videos
+from s4aqa.runs.timeline import has_matplotlib, write_explanation
 from s4aqa.runs.trained import evaluate_run, feature_paths, predict_run
+from s4aqa.training.metrics import format_spearman
 
 
 def _say(text: str) -> None:
@@ -69,29 +72,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = run_training(config, state_dir=args.out, fresh=args.fresh, notify=_say,
                           progress=False if args.no_progress else None)
     write_run(args.out, result)
-    print(f"{config.method}: {_metrics_line(result.metrics)}; run written to {args.out}")
+    print(f"{config.method}: {_metrics_line(result.metrics, config.holdout)}; run written to "
+          f"{args.out}")
     return 0
 
 
-def _metrics_line(metrics: dict) -> str:
+def _metrics_line(metrics: dict, holdout: int = 0) -> str:
     unscored = metrics.get("n_test_unscored")
-    videos = f"{metrics['n_test']} scored test videos" + (
+    what = "held-out training videos" if holdout else "scored test videos"
+    videos = f"{metrics['n_test']} {what}" + (
         f", {unscored} without a score left out" if unscored else "")
     mae = metrics.get("test_mae")
-    return (f"test Spearman {metrics['test_spearman']:.4f}"
+    return (f"test Spearman {format_spearman(metrics['test_spearman'])}"
             + (f", MAE {mae:.3f}" if mae is not None else "") + f" ({videos})")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate_run(args.run, root=args.root, device=args.device)
-    print(_metrics_line(metrics))
+    print(_metrics_line(metrics, read_meta(args.run)["config"].get("holdout") or 0))
     if args.out:
         io.write_json(args.out, metrics)
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    text, count = predict_run(args.run, args.features, root=args.root, device=args.device)
+    text, count = predict_run(args.run, args.features, root=args.root, device=args.device,
+                              notify=_say)
     if args.out:
         io.write_text(args.out, text)
         print(f"{count} predictions written to {args.out}")

@@ -70,6 +70,7 @@ def _add_settings(parser: argparse.ArgumentParser, fields: list[dataclasses.Fiel
             text += f" (default: {field.default})"
         parser.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name,
                             type=_flag_type(field), default=None,
+                            choices=field.metadata.get("choices"),
                             metavar=field.metadata["metavar"], help=text)
 
 

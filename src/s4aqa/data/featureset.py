@@ -3,6 +3,10 @@
 A FeatureSet holds N videos, each a fixed-length sequence of T segment features of dimension D,
 with a score, a split ('train' / 'test'), an optional group (apparatus, task, action type) and
 per-video metadata (original length, difficulty, fold, auxiliary labels).
+
+A score may be missing (NaN). A test video without one is a video to be scored, left out of
+every metric; a training video without one is an unlabeled video by the user's own say: it is
+never labeled, whatever label ratio a protocol draws (``data.splits``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from s4aqa.errors import S4AQAError
 
 SPLITS = ("train", "test")
 
+
+# meta key: 1 for a video a reader found as a feature file that no line of its score table
+# names (an unlabeled training video; ``data.formats.folder``)
+UNLISTED = "unlisted"
 
 HOLDOUT_SEED = 12345  # the held-out draw is fixed, like a real test split
 
@@ -141,11 +149,8 @@ class FeatureSet:
         if bad:
             raise S4AQAError(f"{self.name}: unknown split names {bad}; use 'train' or 'test'")
         check_finite(self.features, f"{self.name}: features")
-        known = ~np.isnan(self.scores)
         if np.any(np.isinf(self.scores)):
             raise S4AQAError(f"{self.name}: scores contain inf; fix the label file")
-        if self.split.size and not np.all(known[self.split == "train"]):
-            raise S4AQAError(f"{self.name}: some training videos have no score")
 
     # ---- identity ----------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -179,6 +184,11 @@ class FeatureSet:
     @property
     def has_groups(self) -> bool:
         return len(set(self.groups)) > 1
+
+    @property
+    def scored(self) -> np.ndarray:
+        """(N,) bool: whether each video has a score."""
+        return ~np.isnan(self.scores)
 
     # ---- selection ---------------------------------------------------------------------
     def subset(self, index: Sequence[int] | np.ndarray) -> "FeatureSet":
@@ -231,14 +241,17 @@ class FeatureSet:
         return out
 
     def with_holdout(self, count: int, seed: int = HOLDOUT_SEED) -> "FeatureSet":
-        """Tuning without the test split: the test videos are dropped and ``count`` training
-        videos (a fixed draw) become the test split in their place."""
+        """Tuning without the test split: the test videos are dropped and ``count`` scored
+        training videos (a fixed draw) become the test split in their place (unscored
+        training videos stay unlabeled training videos)."""
         train = self.train()
         count = int(count)
-        if not 0 < count < len(train):
-            raise S4AQAError(f"{self.name}: cannot hold out {count} of {len(train)} training "
-                             "videos; choose a number between 1 and the training set's size - 1")
-        held = np.random.default_rng(seed).permutation(len(train))[:count]
+        scored = np.flatnonzero(train.scored)
+        if not 0 < count < len(scored):
+            raise S4AQAError(f"{self.name}: cannot hold out {count} of {len(scored)} scored "
+                             "training videos; choose a number between 1 and their number - 1")
+        # the draw over the scored videos' positions: on a fully scored set, the draw it was
+        held = scored[np.random.default_rng(seed).permutation(len(scored))[:count]]
         split = np.array(["train"] * len(train), dtype=object)
         split[held] = "test"
         train.split = split

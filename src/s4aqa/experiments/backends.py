@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Mapping, Sequence
@@ -73,11 +74,18 @@ class LocalBackend:
                 finished(execute.execute_group(job, directory))
             return
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        # Ctrl-C is this process's to handle (the workers ignore it, whether it reaches the
+        # process group or this process alone): it stops the workers at once, so what is
+        # saved is what was finished, and nothing is left running
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                   initializer=ignore_interrupts)
         try:
             futures = [pool.submit(execute.execute_group, job, directory) for job in jobs]
             for future in as_completed(futures):
                 finished(future.result())
+        except KeyboardInterrupt:
+            stop_workers(pool)
+            raise
         except BrokenProcessPool:
             raise S4AQAError(
                 "a worker process died (out of memory?); the finished runs are saved: run "
@@ -85,6 +93,27 @@ class LocalBackend:
             ) from None
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def ignore_interrupts() -> None:
+    """A worker process's initializer: Ctrl-C is the main process's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End ``pool``'s worker processes now: the runs in flight are lost (they rerun on the
+    next call), the ones finished are saved. The executor has no public way to end its
+    workers before Python 3.14 (``terminate_workers``), hence its process table."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # gone at shutdown
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    # the executor sees its workers gone and closes its queues (nothing left to leak)
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RayBackend:

@@ -23,7 +23,9 @@ from s4aqa.errors import S4AQAError, Unsupported
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.protocols import EMBEDDING, RunSpec
 from s4aqa.runs.identity import key_fields
-from s4aqa.runs.run import data_fingerprint, load_data, prepare, run_group, run_training
+from s4aqa.runs.data import data_fingerprint, load_data
+from s4aqa.runs.prepare import prepare
+from s4aqa.runs.run import run_group, run_training
 
 
 def new_record(spec: RunSpec) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from importlib import resources
 from typing import Any, Mapping, Sequence
 
 from s4aqa.config import RunConfig
-from s4aqa.data.splits import check_ratio, parse_shift
+from s4aqa.data.splits import DEFAULT_RATIO, check_ratio, default_ratio, parse_shift
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import available, create, options_dict, resolve
 from s4aqa.registry import Registry
@@ -82,7 +82,8 @@ class Protocol:
     name: str
     title: str
     kind: str
-    ratios: tuple[float, ...]
+    ratios: tuple[float | None, ...]  # None: the data's default (every score given where
+    # some training videos are unscored, else 0.1: ``data.splits.default_ratio``)
     methods: tuple[str, ...]       # default method list, in display order
     grid: Mapping[str, Mapping[str, tuple]] = field(default_factory=dict)
     per_task_folds: bool = False   # one run per (task, fold): table3
@@ -152,11 +153,14 @@ for _protocol in (
              note="At 100% labels semi-supervised methods have no unlabeled video: their runs "
                   "are skipped and not drawn; supervised methods give the fully supervised end."),
     Protocol("pool", "What more unlabeled videos add: test Spearman against the size of the "
-             "unlabeled pool, labeled videos fixed per seed", "pool", (0.1,),
+             "unlabeled pool, labeled videos fixed per seed", "pool", (None,),
              ("aa", "lap_rls", "aa+graph", "s4aqa"), shares=POOL_SHARES,
              note="A seed's labeled videos are the same at every pool size, and a smaller "
                   "pool's videos are among a larger one's; pool 0 is the method with its "
-                  "option unlabeled off. aa reads no unlabeled video: it runs once per seed."),
+                  "option unlabeled off. aa reads no unlabeled video: it runs once per seed. "
+                  "The label ratio is the data's default: every score given where some "
+                  "training videos are unscored (the pool is then the unscored videos), "
+                  "else 10%."),
 ):
     PROTOCOLS.add(_protocol.name, _protocol)
 
@@ -210,13 +214,16 @@ class DatasetInfo:
     name: str
     groups: list[str]
     folds: list[int]
+    default_ratio: float = DEFAULT_RATIO  # the label ratio of a protocol's ratio None
 
     @staticmethod
     def of(features) -> "DatasetInfo":
-        groups = sorted({str(g) for g in features.groups}) if features.has_groups else []
+        # a group '' holds videos no group was given for (feature files with no line)
+        groups = (sorted({str(g) for g in features.groups} - {""}) if features.has_groups
+                  else [])
         folds = (sorted({int(f) for f in features.meta["fold"]})
                  if "fold" in features.meta else [])
-        return DatasetInfo(features.name, groups, folds)
+        return DatasetInfo(features.name, groups, folds, default_ratio(features))
 
 
 def resolve_methods(protocol: Protocol, requested: Sequence[str] | None,
@@ -267,7 +274,8 @@ def expand(protocol: Protocol, base: RunConfig, *, info: DatasetInfo, seeds: int
         parse_shift(base.shift, info.groups)  # a wrong group name stops before any run
     if not targets:
         targets = DATASET_TARGETS.get(base.dataset, (None,))
-    ratio_list = [check_ratio(r) for r in (ratios if ratios else protocol.ratios)]
+    ratio_list = [info.default_ratio if r is None else check_ratio(r)
+                  for r in (ratios if ratios else protocol.ratios)]
 
     overrides = dict(options or {})
     fields = {m: option_fields(m) for m in method_list}

@@ -38,7 +38,8 @@ from s4aqa.experiments.backends import LocalBackend, RayBackend, make_backend
 from s4aqa.experiments.execute import _DATA
 from s4aqa.experiments.protocols import DATASET_TARGETS, DatasetInfo, RunSpec, expand, get_protocol
 from s4aqa.experiments.report import build_report
-from s4aqa.runs.run import data_fingerprint, load_data, prepare
+from s4aqa.runs.data import data_fingerprint, load_data
+from s4aqa.runs.prepare import prepare
 
 
 @dataclass
@@ -223,10 +224,10 @@ def reproduce(protocol: str, base: RunConfig | None = None, *, out: str | os.Pat
         results = run_specs(todo, out, progress=progress, desc=f"{spec.name} {dataset}",
                             group_seeds=group_seeds, backend=engine)
     except KeyboardInterrupt:
+        # counted once no worker is left to save more (the backend stopped them)
         done = sum(cache.is_done(r.key, r.extras) for r in runs)
-        print(f"s4aqa: interrupted with {done} of {len(runs)} runs saved in {out}; run the "
-              "same command again to resume", file=sys.stderr)
-        raise
+        raise KeyboardInterrupt(f"interrupted with {done} of {len(runs)} runs saved in {out}; "
+                                "run the same command again to resume") from None
     summary.ran = len(results)
     summary.failed = sum(r["status"] == run_cache.FAILED for r in results)
     summary.skipped = sum(r["status"] == run_cache.SKIPPED for r in results)

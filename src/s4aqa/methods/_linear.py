@@ -46,7 +46,7 @@ from scipy import linalg, sparse
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
 from s4aqa.methods._pooling import as_array, check_shape, pool_segments, video_blocks, z_scores
-from s4aqa.training.metrics import spearman
+from s4aqa.training.metrics import rank_agreement
 
 EXACT_GRAPH_LIMIT = 20_000  # videos: exact neighbours up to here, approximate (HNSW) above
 RBF_LIMIT = 20_000  # videos: the RBF kernel's dense N x N systems
@@ -259,7 +259,7 @@ class GraphRidge:
 
     def _score(self, y: np.ndarray, loo: np.ndarray) -> float:
         return (-float(np.mean((loo - y) ** 2)) if self.select_by == "mse"
-                else spearman(loo, y))
+                else rank_agreement(loo, y))
 
     def _record(self, scored: list, alpha: float, g: float, loo: np.ndarray) -> None:
         score = self._score(self._y, loo)

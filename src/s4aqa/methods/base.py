@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ import torch
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
 from s4aqa.methods._pooling import as_array  # noqa: F401 - re-exported for method files
+from s4aqa.training.hooks import Hook
 
 
 @dataclass
@@ -97,7 +98,10 @@ class Method:
 
     # ---- the interface ------------------------------------------------------------------
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
-            validation: FeatureSet | None = None) -> "Method":
+            validation: FeatureSet | None = None, hooks: Sequence[Hook] = ()) -> "Method":
+        """Train on ``labeled`` (and ``unlabeled`` where the method reads it; ``validation``
+        where it selects on it). ``hooks``: what a run does around training steps (saving
+        and resuming, progress); a method without steps has nothing for them to do."""
         raise NotImplementedError
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:

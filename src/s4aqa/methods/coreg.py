@@ -84,7 +84,7 @@ class COREG(Method):
         return (pool_segments(array, self.options.pool) - self.mean) / self.std
 
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
-            validation: FeatureSet | None = None) -> "COREG":
+            validation: FeatureSet | None = None, hooks=()) -> "COREG":
         unlabeled = self.unlabeled_for(unlabeled)
         o = self.options
         if unlabeled is not None and (unlabeled.dim != labeled.dim

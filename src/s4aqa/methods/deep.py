@@ -4,8 +4,8 @@ partner, and the one lifecycle every deep method trains through.
 ``begin(labeled, unlabeled, validation)`` fits the partner and builds the networks (the
 members); ``train(trainer, ...)`` trains them with a ``training.loop.Trainer`` (a method with
 phases, such as pseudo-labelling, overrides it); ``end(labeled, unlabeled)`` measures what the
-blend needs. ``fit`` is those three with a plain Trainer; a run adds its hooks to the Trainer,
-and runs that differ only by seed share one stacked Trainer (``runs.run.run_group``).
+blend needs. ``fit`` is those three with a Trainer holding a run's hooks; runs that differ
+only by seed share one stacked Trainer (``runs.run.run_group``).
 
 The core (option ``core``): with "blend", the method is ``members`` networks (the method
 itself is member 0; the others are copies initialised from other seeds) whose mean
@@ -134,12 +134,11 @@ class DeepMethod(Network):
 
     # ---- the lifecycle ----------------------------------------------------------------------
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
-            validation: FeatureSet | None = None,
-            trainer: Trainer | None = None) -> "DeepMethod":
-        """``begin``, ``train`` and ``end``; ``trainer`` carries a run's hooks."""
+            validation: FeatureSet | None = None, hooks=()) -> "DeepMethod":
+        """``begin``, ``train`` with a Trainer holding ``hooks``, and ``end``."""
         unlabeled = self.unlabeled_for(unlabeled)
         self.begin(labeled, unlabeled, validation)
-        self.train(trainer or Trainer(), labeled, unlabeled, validation)
+        self.train(Trainer(hooks), labeled, unlabeled, validation)
         self.end(labeled, unlabeled)
         return self
 

@@ -69,7 +69,7 @@ class LapRLS(Method):
         return None
 
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
-            validation: FeatureSet | None = None) -> "LapRLS":
+            validation: FeatureSet | None = None, hooks=()) -> "LapRLS":
         unmet = self.unmet_needs(labeled, unlabeled)
         if unmet:
             raise S4AQAError(unmet)

@@ -69,10 +69,11 @@ def options_dict(name: str, overrides: Mapping[str, Any] | None = None) -> dict[
     return dataclasses.asdict(method_options(name, overrides))
 
 
-def create(name: str, options: Mapping[str, Any] | None = None, seed: int = 0,
-           device: str = "cpu"):
-    """Instantiate method ``name`` with ``options`` over its preset, for one seed and device."""
+def create(name: str, options: Any = None, seed: int = 0, device: str = "cpu"):
+    """Instantiate method ``name`` for one seed and device with ``options``: its typed options
+    (``method_options``), or a mapping of them over its preset."""
     cls, _ = resolve(name)
-    method = cls(method_options(name, options), seed=seed, device=device)
+    typed = options if isinstance(options, cls.Options) else method_options(name, options)
+    method = cls(typed, seed=seed, device=device)
     method.label = name
     return method

@@ -36,7 +36,7 @@ from s4aqa.methods._pooling import as_array, check_shape, pool_segments, pooling
 from s4aqa.methods.base import Method, MethodOptions
 from s4aqa.methods.registry import register
 from s4aqa.options import choice, parse_numbers, require
-from s4aqa.training.metrics import spearman
+from s4aqa.training.metrics import rank_agreement
 
 
 @dataclass
@@ -57,7 +57,7 @@ class SVROptions(MethodOptions):
 
 
 def _spearman_score(truth: np.ndarray, predicted: np.ndarray) -> float:
-    return spearman(predicted, truth)
+    return rank_agreement(predicted, truth)
 
 
 @register("svr")
@@ -100,7 +100,7 @@ class SVR(Method):
 
     # ---- fit / predict ----------------------------------------------------------------------
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
-            validation: FeatureSet | None = None) -> "SVR":
+            validation: FeatureSet | None = None, hooks=()) -> "SVR":
         self.unlabeled_for(unlabeled)
         if len(labeled) < 2:
             raise S4AQAError("SVR needs at least 2 labeled videos")
@@ -145,7 +145,7 @@ class SVR(Method):
             scored = []
             for params in grid:
                 model = self._svr(**params).fit(self.train_x, self.train_y)
-                scored.append((spearman(model.predict(x_val), validation.scores), params))
+                scored.append((rank_agreement(model.predict(x_val), validation.scores), params))
             best = max(range(len(scored)), key=lambda i: scored[i][0])  # first best on ties
             history = [{"val_spearman": s, **p} for s, p in scored]
             return scored[best][1], history

@@ -22,6 +22,9 @@ The reference (``reference``):
 The deletion test (``deletion_test``) measures how faithful the contributions are: replacing
 the K segments with the largest contributions should move the prediction more than replacing
 K random ones.
+
+This module computes; the timeline pictures and the written files (segments.csv and a PNG per
+video) are :mod:`s4aqa.runs.timeline`'s.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 
-from s4aqa import io
 from s4aqa.data.splits import Split
 from s4aqa.errors import S4AQAError
 from s4aqa.runs.checkpoint import load_checkpoint
@@ -247,101 +249,3 @@ def explain_run(run: str | os.PathLike, *, files: list[Path] | None = None,
         names, features = [names[i] for i in keep], features[keep]
         spans = [spans[i] for i in keep] if spans is not None else None
     return explain(method, names, features, mean, reference, spans, truth)
-
-
-# ---- the timeline picture --------------------------------------------------------------------
-def timeline_png(explanation: Explanation, index: int, title: str = "") -> bytes:
-    """A PNG of video ``index``'s contributions along the action (see :func:`timeline_pngs`)."""
-    return next(timeline_pngs(explanation, [index], [title]))
-
-
-def timeline_pngs(explanation: Explanation, indices=None, titles=None):
-    """PNGs of the videos ``indices`` (default all): each segment's contribution along the
-    action as a bar (green where the segment won points against the reference, red where it
-    lost them), the three largest labelled, the true contributions as dots where known, and
-    the predicted score in the title. One figure is drawn into again for every video."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    indices = range(len(explanation.ids)) if indices is None else indices
-    fig, ax = plt.subplots(figsize=(9, 3.2))
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.88)
-    try:
-        for n, index in enumerate(indices):
-            ax.clear()
-            title = titles[n] if titles else ""
-            _draw(ax, explanation, index, title)
-            buffer = _io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=100)
-            yield buffer.getvalue()
-    finally:
-        plt.close(fig)
-
-
-def _draw(ax, explanation: Explanation, index: int, title: str) -> None:
-    row = explanation.contributions[index]
-    t = len(row)
-    span = explanation.spans[index]
-    if span is not None:
-        left, label = span[:, 0], "time in the video (s)"
-        width = np.maximum(span[:, 1] - span[:, 0], 1e-3)
-        width = np.minimum(width, np.diff(np.append(left, left[-1] + width[-1])) * 0.9 + 1e-3)
-    else:
-        left, width, label = np.arange(t) - 0.4, np.full(t, 0.8), "segment (in time order)"
-    colours = np.where(row >= 0, "#2e8b57", "#c0392b")
-    ax.bar(left, row, width=width, align="edge", color=colours)
-    ax.bar([0], [0], width=0, color="#2e8b57", label="points won (explained)")
-    ax.bar([0], [0], width=0, color="#c0392b", label="points lost (explained)")
-    if explanation.truth is not None:
-        ax.plot(left + width / 2, explanation.truth[index], "k.--", lw=1, ms=6,
-                label="true contribution")
-    ax.axhline(0, color="grey", lw=0.8)
-    for seg, value in explanation.top(index, 3):
-        ax.annotate(f"{value:+.2f}", (left[seg] + width[seg] / 2, value), ha="center",
-                    va="bottom" if value >= 0 else "top", fontsize=8)
-    # few ticks: drawing them is most of a picture's cost
-    ax.locator_params(axis="x", nbins=10, integer=span is None)
-    ax.locator_params(axis="y", nbins=6)
-    ax.set_xlabel(label)
-    ax.set_ylabel("points won (+) / lost (−)")
-    ax.set_title(title or (f"{explanation.ids[index]}: predicted score "
-                           f"{explanation.predicted[index]:.2f}; segments sum "
-                           f"{row.sum():+.2f} against the {explanation.reference} reference"),
-                 fontsize=10)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
-
-
-def has_matplotlib() -> bool:
-    try:  # optional: the `report` extra
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def safe_name(vid: str) -> str:
-    """A file name for a video id (path separators and odd characters replaced)."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in vid).lstrip(".") or "video"
-
-
-def write_explanation(out: str | os.PathLike, explanation: Explanation,
-                      pictures: bool = True) -> list[Path]:
-    """DIR/segments.csv and, with ``pictures``, DIR/<id>.png per video; everything is drawn
-    before anything is written, and each file is written atomically."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise S4AQAError(f"--out {out}: exists and is not a folder")
-    images = {}
-    if pictures:
-        names = [safe_name(vid) + ".png" for vid in explanation.ids]
-        if len(set(names)) < len(names):
-            raise S4AQAError("two videos would share a picture's file name; rename one")
-        images = dict(zip(names, timeline_pngs(explanation)))
-    written = [out / "segments.csv"]
-    io.write_text(written[0], explanation.csv_text())
-    for name, png in images.items():
-        io.write_bytes(out / name, png)
-        written.append(out / name)
-    return written

@@ -3,7 +3,8 @@
 ``run_key(config, data)`` is the SHA-256 of the canonical JSON (sorted keys, no spaces) of the
 run's RunConfig without ``device`` (dataset name, root and feature folder as absolute paths,
 segments, target, task, fold, label ratio, unlabeled share (when not 1), validation fraction,
-seed, init, method name and *every* option the method runs with), the fingerprint of the
+seed, init, method name and *every* option the method runs with; what feature files with no
+line in the score table are, when not the default), the fingerprint of the
 data read there (``FeatureSet.fingerprint``: ids, scores, splits, groups, features), the
 method's code version and the key format. A reproduction's cache keys its runs on it; a run
 folder's resumable state is keyed on it and on the device.
@@ -16,6 +17,7 @@ import json
 from typing import Any
 
 from s4aqa.config import RunConfig, absolute_path
+from s4aqa.data.formats import UNLISTED_CHOICES
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import resolve
 
@@ -30,13 +32,16 @@ def key_fields(config: RunConfig, data_fingerprint: str | None = None) -> dict[s
     fields.pop("threads", None)  # like the device: where it runs, not what it computes
     fields["root"] = absolute_path(fields["root"])
     fields["features"] = absolute_path(fields["features"])
-    fields["label_ratio"] = float(fields["label_ratio"])
+    if fields["label_ratio"] is not None:  # a run's ratio is resolved on its data (as_run)
+        fields["label_ratio"] = float(fields["label_ratio"])
     fields["val_fraction"] = float(fields["val_fraction"])
     fields["options"] = dict(sorted((fields.get("options") or {}).items()))
     if not fields.get("holdout"):
         fields.pop("holdout", None)  # absent when off, as before the setting existed
     if not fields.get("shift"):
         fields.pop("shift", None)
+    if fields.get("unlisted") == UNLISTED_CHOICES[0]:
+        fields.pop("unlisted", None)  # the default: as before the setting existed
     # the intervals' coverage decides the interval metrics a record holds, not the point
     # numbers: in the key only when it is not the default, so earlier keys stand
     if float(fields.get("coverage", 0.9)) == 0.9:

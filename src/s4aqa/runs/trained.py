@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -21,7 +22,8 @@ from s4aqa.errors import S4AQAError
 from s4aqa.methods.intervals import interval_metrics
 from s4aqa.runs.checkpoint import load_checkpoint
 from s4aqa.runs.intervals import bounds_of
-from s4aqa.runs.run import load_data, predictions_csv
+from s4aqa.runs.data import load_data
+from s4aqa.runs.run_folder import predictions_csv
 from s4aqa.training.metrics import evaluate
 
 
@@ -49,17 +51,26 @@ def feature_paths(path: str | os.PathLike) -> list[Path]:
     raise S4AQAError(f"{path}: not an .npy file or a folder of them")
 
 
-def feature_files(files: list[Path], shape) -> tuple[list[str], np.ndarray]:
+def feature_files(files: list[Path], shape, notify: Callable[[str], None] | None = None
+                  ) -> tuple[list[str], np.ndarray]:
     """(ids, (N, T, D) features) of .npy files, resampled to the run's segment count and
-    checked against its feature dimension (the file named where one differs)."""
+    checked against its feature dimension (the file named where one differs); ``notify`` is
+    told in one line how many files were resampled, as ``train`` would need ``--segments``."""
     segments, dim = shape
-    arrays = []
+    arrays, lengths = [], []
     for path in files:
         array = load_npy(path)  # numeric, (T, D), finite, float32, or the project's error
         if array.shape[1] != dim:
             raise S4AQAError(f"{path}: features have dimension {array.shape[1]} but the model was "
                              f"trained on {dim}; extract them the same way as the training data")
+        lengths.append(array.shape[0])
         arrays.append(resample_segments(array, segments))
+    other = [n for n in lengths if n != segments]
+    if other and notify is not None:
+        span = f"{min(other)}" if min(other) == max(other) else f"{min(other)}..{max(other)}"
+        notify(f"{len(other)} of {len(files)} feature files have {span} segments where the "
+               f"model reads {segments}: resampled to {segments} (as `train --segments "
+               f"{segments}` does)")
     return [p.stem for p in files], np.stack(arrays)
 
 
@@ -78,9 +89,11 @@ def evaluate_run(run: str | os.PathLike, root: str | os.PathLike | None = None,
 
 
 def predict_run(run: str | os.PathLike, features: str | os.PathLike | None = None,
-                root: str | os.PathLike | None = None, device: str = "cpu") -> tuple[str, int]:
+                root: str | os.PathLike | None = None, device: str = "cpu",
+                notify: Callable[[str], None] | None = None) -> tuple[str, int]:
     """(predictions CSV, how many) of a trained run: for the .npy files at ``features``, or
-    for every video of the run's dataset (with its scores and splits)."""
+    for every video of the run's dataset (with its scores and splits). ``notify``: told what
+    was done to the input (resampling)."""
     method, meta = load_checkpoint(run, device=device)
     if features is None:
         data = run_data(meta, root)
@@ -90,7 +103,7 @@ def predict_run(run: str | os.PathLike, features: str | os.PathLike | None = Non
                                 high=high), len(data))
     if method.shape is None:
         raise S4AQAError(f"{run}: the run's method does not record its feature shape")
-    ids, arrays = feature_files(feature_paths(features), method.shape)
+    ids, arrays = feature_files(feature_paths(features), method.shape, notify)
     predicted = method.predict(arrays)
     low, high = bounds_of(meta, predicted)
     return predictions_csv(ids, predicted, low=low, high=high), len(ids)

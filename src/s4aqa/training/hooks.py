@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from s4aqa import io
 from s4aqa.io import strip_prefix
-from s4aqa.training.metrics import spearman
+from s4aqa.training.metrics import rank_agreement, spearman
 
 STATE_FILE = "train_state.safetensors"
 # 2: hooks' states filed by their name (1: by their position in the loop's list)
@@ -106,8 +106,9 @@ class Evaluation(Hook):
             predictions = group.predict_validation()
             for i, (record, validation) in enumerate(zip(records, group.validation)):
                 record["val_spearman"] = spearman(predictions[i], validation.scores)
-                if self.select and record["val_spearman"] > self.best_score[i]:
-                    self.best_score[i] = record["val_spearman"]
+                score = rank_agreement(predictions[i], validation.scores)  # undefined: 0
+                if self.select and score > self.best_score[i]:
+                    self.best_score[i] = score
                     self.best[i] = group.snapshot(i)
         for history, record in zip(self.histories, records):
             history.append(record)

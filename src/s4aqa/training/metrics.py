@@ -12,12 +12,26 @@ from s4aqa.data.featureset import FeatureSet
 
 
 def spearman(predicted: np.ndarray, true: np.ndarray) -> float:
-    """Spearman's rho; 0.0 where it is undefined (a constant prediction ranks nothing)."""
+    """Spearman's rho; NaN where it is undefined (fewer than 2 videos, or constant
+    predictions or scores: there are no ranks to agree). Metrics keep it NaN, written as
+    null and shown as undefined; model selection reads ``rank_agreement``."""
     predicted, true = np.asarray(predicted, float), np.asarray(true, float)
     if predicted.size < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
-        return 0.0
-    rho = stats.spearmanr(predicted, true).statistic
-    return 0.0 if math.isnan(rho) else float(rho)
+        return float("nan")
+    return float(stats.spearmanr(predicted, true).statistic)
+
+
+def rank_agreement(predicted: np.ndarray, true: np.ndarray) -> float:
+    """Spearman's rho as a selection score: 0 where it is undefined (a constant prediction
+    ranks nothing, as a chance ranking does), so a grid point or a step is chosen on numbers."""
+    rho = spearman(predicted, true)
+    return 0.0 if math.isnan(rho) else rho
+
+
+def format_spearman(value: float | None) -> str:
+    """A Spearman on screen: 4 decimals, or 'undefined' (fewer than 2 scored videos, or
+    constant predictions or scores)."""
+    return "undefined" if value is None or math.isnan(value) else f"{value:.4f}"
 
 
 def fisher_z_mean(correlations: Iterable[float]) -> float:

@@ -29,8 +29,8 @@ FULL = "id,score,split,group\na,1.5,train,ball\nb,2,train,hoop\nc,3,TEST,ball\nd
 
 
 def test_reads_ids_scores_splits_groups_and_keeps_native_segments(dataset):
-    features = folder.read(dataset(FULL))
-    assert features.ids == ["a", "b", "c", "d"]  # e.npy has no line: ignored
+    features = folder.read(dataset(FULL), unlisted="ignore")
+    assert features.ids == ["a", "b", "c", "d"]  # e.npy has no line: kept out
     assert features.features.shape == (4, 6, 4)
     assert list(features.split) == ["train", "train", "test", "test"]
     assert list(features.groups) == ["ball", "hoop", "ball", "hoop"]
@@ -39,20 +39,55 @@ def test_reads_ids_scores_splits_groups_and_keeps_native_segments(dataset):
     np.testing.assert_array_equal(features.meta["length"], [6, 6, 6, 6])
 
 
+def test_a_feature_file_with_no_line_is_an_unlabeled_training_video(dataset):
+    features = folder.read(dataset(FULL))
+    assert features.ids == ["a", "b", "c", "d", "e"]
+    assert features.split[4] == "train" and np.isnan(features.scores[4])
+    assert features.groups[4] == ""
+    np.testing.assert_array_equal(features.meta["unlisted"], [0, 0, 0, 0, 1])
+    # with --task the unlisted files belong to no group: left out
+    assert load_dataset("folder", dataset(FULL), task="ball").ids == ["a", "c"]
+
+
+def test_an_empty_training_score_is_an_unlabeled_video(dataset):
+    features = folder.read(dataset("id,score,split\na,1,train\nb,,train\nc,2,test\n"),
+                           unlisted="ignore")
+    assert list(features.split) == ["train", "train", "test"]
+    assert np.isnan(features.scores[1]) and not features.scored[1]
+    np.testing.assert_array_equal(features.meta["unlisted"], [0, 0, 0])
+
+
+def test_unlisted_choice_is_checked(dataset):
+    with pytest.raises(S4AQAError, match="--unlisted keep: use one of unlabeled, ignore"):
+        folder.read(dataset(FULL), unlisted="keep")
+    with pytest.raises(S4AQAError, match="--unlisted ignore: dataset 'synthetic'"):
+        load_dataset("synthetic", unlisted="ignore")
+
+
 def test_through_the_registry_with_task_and_segments(dataset):
     features = load_dataset("folder", dataset(FULL), task="Ball", segments=3)
     assert features.ids == ["a", "c"] and features.features.shape == (2, 3, 4)
 
 
 def test_without_split_column_every_video_is_train(dataset):
-    features = folder.read(dataset("ID , Score\na,1\nb,2\n"))
+    features = folder.read(dataset("ID , Score\na,1\nb,2\n"), unlisted="ignore")
     assert list(features.split) == ["train", "train"]
     assert not features.has_groups
 
 
 def test_tab_separated_with_bom_and_blank_lines(dataset):
     root = dataset("\ufeffscore\tid\n\n1\ta\n\n2\tb\n")
-    assert folder.read(root).ids == ["a", "b"]
+    assert folder.read(root, unlisted="ignore").ids == ["a", "b"]
+
+
+def test_excel_csv_with_bom_crlf_and_semicolons(dataset):
+    """What Excel writes for 'CSV UTF-8' in a comma-decimal locale: a BOM, CRLF line ends and
+    semicolons (issue 36: accepted, and kept tested)."""
+    root = dataset("\ufeffid;score;split\r\na;1.5;train\r\nb;;train\r\nc;3;test\r\n")
+    features = folder.read(root, unlisted="ignore")
+    assert features.ids == ["a", "b", "c"] and list(features.split) == ["train", "train", "test"]
+    np.testing.assert_array_equal(features.scores[[0, 2]], [1.5, 3.0])
+    assert np.isnan(features.scores[1])
 
 
 def test_features_folder_elsewhere(tmp_path, save_npy):
@@ -87,7 +122,6 @@ def test_different_dimensions_are_refused(tmp_path, save_npy):
     ("id,score\n", r"has a header but no videos"),
     ("id,score\na,good\n", r"line 2: score is 'good', not a number"),
     ("id,score\na,nan\n", r"line 2: score is 'nan'"),
-    ("id,score\na,1\nb,\n", r"line 3: training video 'b' has no score"),
     ("id,score,split\na,1,val\n", r"line 2: split is 'val'; use train or test"),
     ("id,score\na,1,2\n", r"line 2: 3 values but the header has 2 columns"),
     ("id,score\na,1\nb,2\na,3\n", r"video id 'a' appears twice \(line 2 and line 4\)"),
@@ -133,7 +167,7 @@ def test_task_and_target_arguments(dataset):
         folder.read(dataset(FULL), task="ribbon")
     with pytest.raises(S4AQAError, match="one score column"):
         folder.read(dataset(FULL), target="tes")
-    assert len(folder.read(dataset(FULL), target="score")) == 4
+    assert len(folder.read(dataset(FULL), target="score", unlisted="ignore")) == 4
 
 
 # ---- property: any bytes in scores.csv give a FeatureSet or an S4AQAError, nothing else ----------

@@ -6,8 +6,9 @@ A reader module defines ``read(root, *, target=None, task=None, segments=None, f
 task or group, ``segments`` is the fixed number of segments every video is resampled to, and
 ``features`` overrides where the per-video feature arrays are found. ``detect(root) -> bool``
 says whether a folder looks like the format (for ``--root`` without ``--dataset``);
-``generated`` readers make their data in memory and take no root. A new format is one new
-module here.
+``generated`` readers make their data in memory and take no root; ``unlisted`` readers
+(``folder``) also take ``unlisted`` (``UNLISTED_CHOICES``: what feature files with no line in
+the score table are). A new format is one new module here.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ Reader = Callable[..., FeatureSet]
 
 READERS = Registry("dataset", "s4aqa.data.formats")
 
+# feature files that no line of a score table names: unlabeled training videos, or left out
+UNLISTED_CHOICES = ("unlabeled", "ignore")
+
 
 def register_reader(name: str, *, detect: Callable[[Path], bool] | None = None,
-                    generated: bool = False):
+                    generated: bool = False, unlisted: bool = False):
     """Register a format's ``read`` function under ``name``."""
-    return READERS.register(name, detect=detect, generated=generated)
+    return READERS.register(name, detect=detect, generated=generated, unlisted=unlisted)
 
 
 def detect_format(root: str | os.PathLike) -> str:
@@ -55,9 +59,16 @@ def load_dataset(
     task: str | None = None,
     segments: int | None = None,
     features: str | os.PathLike | None = None,
+    unlisted: str = UNLISTED_CHOICES[0],
 ) -> FeatureSet:
     """Read dataset ``name`` from ``root`` into a FeatureSet."""
     entry = READERS.entry(name)
+    reader_options = {}
+    if entry.info.get("unlisted"):
+        reader_options["unlisted"] = unlisted
+    elif unlisted != UNLISTED_CHOICES[0]:
+        raise S4AQAError(f"--unlisted {unlisted}: dataset '{name}' reads only the videos its "
+                         "label files name; drop --unlisted")
     if entry.info["generated"]:
         if root is not None:
             raise S4AQAError(f"dataset '{name}' is generated in memory and reads no files; drop "
@@ -68,4 +79,5 @@ def load_dataset(
         root = Path(root)
         if not root.is_dir():
             raise S4AQAError(f"{root}: dataset folder not found; check --root")
-    return entry.value(root, target=target, task=task, segments=segments, features=features)
+    return entry.value(root, target=target, task=task, segments=segments, features=features,
+                       **reader_options)

@@ -7,15 +7,18 @@ On disk::
       <id>.npy            (T, D) segment features of video <id> (or in the ``features`` folder)
 
 - ``id``: the file stem of the video's features; must be unique and usable as a file name.
-- ``score``: a finite number. It may be left empty only for test videos (their score is unknown,
-  e.g. new videos to be scored); training videos must have one.
+- ``score``: a finite number, or empty where no expert scored the video: an unscored test
+  video is a video to be scored (left out of the metrics), an unscored training video is an
+  unlabeled video (the semi-supervised methods learn from it; it is never labeled).
 - ``split``: ``train`` or ``test`` (any case). Without a split column every video is ``train``,
   and the split is drawn later (labeled / unlabeled / validation / test by ratio and seed).
 - ``group``: optional action type or task name; ``task=`` keeps one group.
 - Column names are case-insensitive and may come in any order. Any other column is refused
   (a misspelt ``split`` column would otherwise silently make every video a training video).
   A tab- or semicolon-separated file is accepted when its header has no comma.
-- ``.npy`` files that no line of ``scores.csv`` names are ignored (they are just extra files).
+- ``.npy`` files that no line of ``scores.csv`` names are unlabeled training videos too (an
+  archive of unscored videos needs no line each); ``unlisted="ignore"`` keeps them out. With
+  ``task``, they are left out (they belong to no group).
 - Segments: with ``segments=None`` the native T is kept when all videos share it; otherwise
   pass ``segments`` and every video is resampled to that many segments.
 """
@@ -29,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from s4aqa.data.featureset import FeatureSet
+from s4aqa.data.featureset import UNLISTED, FeatureSet
 from s4aqa.data.formats import _common as common
-from s4aqa.data.formats import register_reader
+from s4aqa.data.formats import UNLISTED_CHOICES, register_reader
 from s4aqa.errors import S4AQAError
 
 LABEL_FILE = "scores.csv"
@@ -109,14 +112,8 @@ def read_labels(path: Path) -> tuple[list[str], list[float], list[str], list[str
         if split not in ("train", "test"):
             raise S4AQAError(f"{where}: split is {split[:40]!r}; use train or test")
         score_text = cells[column["score"]]
-        if score_text:
-            score = common.parse_number(score_text, where, "score")
-        elif split == "test":
-            score = float("nan")  # a test video whose score is to be predicted
-        else:
-            raise S4AQAError(
-                f"{where}: training video {video_id!r} has no score; add it or mark the line test"
-            )
+        # empty: a test video to be scored, or a training video that is unlabeled
+        score = common.parse_number(score_text, where, "score") if score_text else float("nan")
         ids.append(video_id)
         scores.append(score)
         splits.append(split)
@@ -131,10 +128,25 @@ def detect(root: Path) -> bool:
     return common.is_file(Path(root) / LABEL_FILE)
 
 
-@register_reader("folder", detect=detect)
+def unlisted_files(folder: Path, listed: list[str]) -> list[str]:
+    """The ids of the ``<id>.npy`` files in ``folder`` that no line of the score table names,
+    sorted."""
+    named = set(listed)
+    try:
+        stems = [path.stem for path in folder.glob("*.npy")]
+    except OSError as exc:
+        raise S4AQAError(f"{folder}: cannot list the feature files ({exc.strerror})") from None
+    return sorted(stem for stem in stems if stem not in named)
+
+
+@register_reader("folder", detect=detect, unlisted=True)
 def read(root: Path, *, target: str | None = None, task: str | None = None,
-         segments: int | None = None, features: str | os.PathLike | None = None) -> FeatureSet:
-    """Read ``root/scores.csv`` and the ``<id>.npy`` files beside it (or in ``features``)."""
+         segments: int | None = None, features: str | os.PathLike | None = None,
+         unlisted: str = "unlabeled") -> FeatureSet:
+    """Read ``root/scores.csv`` and the ``<id>.npy`` files beside it (or in ``features``);
+    ``unlisted``: what the feature files no line names are (module docstring)."""
+    if unlisted not in UNLISTED_CHOICES:
+        raise S4AQAError(f"--unlisted {unlisted}: use one of {', '.join(UNLISTED_CHOICES)}")
     root = Path(root)
     segments = common.check_segments(segments, None)
     if target is not None and str(target).strip().lower() != "score":
@@ -153,8 +165,17 @@ def read(root: Path, *, target: str | None = None, task: str | None = None,
     folder = common.as_path(features) or root
     common.require_dir(folder, "features", "point --features at the folder of <id>.npy files")
     paths = common.locate_features(ids, folder, lambda video_id: [f"{video_id}.npy"], "folder", LABEL_FILE)
+    extra = unlisted_files(folder, ids) if unlisted == "unlabeled" and task is None else []
+    if extra:
+        ids = ids + extra
+        paths = paths + [folder / f"{video_id}.npy" for video_id in extra]
+        scores = scores + [float("nan")] * len(extra)
+        splits = splits + ["train"] * len(extra)
+        groups = None if groups is None else groups + [""] * len(extra)
     sequences = common.load_stacked(paths)
+    flags = np.zeros(len(ids), dtype=np.int8)
+    flags[len(ids) - len(extra):] = 1
     return FeatureSet.from_sequences(
         ids, sequences, np.asarray(scores, dtype=np.float64), splits, segments,
-        groups=groups, name="folder", target="score",
+        groups=groups, name="folder", target="score", meta={UNLISTED: flags},
     )

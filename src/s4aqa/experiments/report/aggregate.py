@@ -148,6 +148,12 @@ class Cell:
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.rows)
 
+    @property
+    def undefined(self) -> int:
+        """Finished runs whose test Spearman is undefined (null: fewer than 2 scored test
+        videos, or constant predictions or scores); their seeds have no value."""
+        return sum(r.status == run_cache.OK and r.value is None for r in self.rows)
+
     def against(self, reference: "Cell") -> PairedDifference | None:
         """The paired difference to ``reference`` over the seeds both have."""
         seeds = sorted(set(self.values) & set(reference.values))

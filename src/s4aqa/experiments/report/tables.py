@@ -33,8 +33,9 @@ def fmt_summary(cell: Cell | None) -> str:
             return "skipped"
         if cell.count(run_cache.FAILED):
             return "failed"
-        return "—"
-    return fmt(s.mean) if s.n == 1 else f"{s.mean:.3f} ± {s.std:.3f}"
+        return "undefined" if cell.undefined else "—"
+    text = fmt(s.mean) if s.n == 1 else f"{s.mean:.3f} ± {s.std:.3f}"
+    return text + (f" ({cell.undefined} run(s) undefined)" if cell.undefined else "")
 
 
 def fmt_paired(cell: Cell, reference: Cell | None) -> str:
