@@ -4,8 +4,9 @@ against the run's fit.
 The residuals of lap_rls and of every deep method's partner are the leave-one-out predictions
 the fit computes anyway for its selection (kept: a mean of 5 vectors); the work added is
 ``fit_intervals`` + the bounds. svr adds cross-validated predictions with the chosen
-hyper-parameters (``SVR._out_of_fold``: 5 more small fits) inside its fit. Timing the added
-work alone keeps a busy machine's noise out of the ratio (two whole runs differ by more).
+hyper-parameters (``SVR.out_of_sample_residuals``: 5 more small fits), asked for by
+``fit_intervals``. Timing the added work alone keeps a busy machine's noise out of the ratio
+(two whole runs differ by more).
 Deep methods: their fit time is in a reproduction's records (seconds per run); their added
 work is the same as lap_rls's here.
 
@@ -46,12 +47,9 @@ def main() -> None:
                 prepared = prepare(config, data)
                 split, method, sets = prepared.split, prepared.method, prepared.sets
                 fit = timed(lambda: method.fit(*sets))
-                extra = 0.0
-                if name == "svr":  # inside its fit: timed again on its own, then taken out
-                    extra = timed(lambda: method._out_of_fold(sets[0].scores))
                 predicted = method.predict(data.select_ids(split.test))
-                extra += timed(lambda: fit_intervals(method, sets[0]).bounds(predicted))
-                fits.append(fit - (extra if name == "svr" else 0.0))
+                extra = timed(lambda: fit_intervals(method, sets[0]).bounds(predicted))
+                fits.append(fit)
                 added.append(extra)
             fit, extra = float(np.median(fits)), float(np.median(added))
             print(f"{name} {ratio:.0%}: fit without intervals {fit:.3f} s, added by the "

@@ -9,13 +9,6 @@ each method's prediction). Nothing here chooses anything; with --holdout it read
 validation slices of the training split.
 
     python benchmarks/intervals_fisv.py REPRO_DIR [--root ../shared/data/fisv]
-    python benchmarks/intervals_fisv.py REPRO_DIR --refresh s4aqa
-
-``--refresh METHOD`` rewrites the interval metrics of METHOD's cached records whose residual
-source is not ``ridge_loo`` with the construction the code now gives it (ridge's leave-one-out
-on the run's labeled videos, around the record's own predictions: exactly what a fresh run
-writes, as the point predictions do not depend on it); it was used once, for s4aqa runs
-cached while its construction was still being chosen (see docs/results/fisv/intervals/).
 
 Prints a markdown table: per method and cell, coverage mean ± std over seeds, the lowest
 single run, width mean ± std (score units) and width / test scores' std.
@@ -24,9 +17,7 @@ single run, width mean ± std (score units) and width / test scores' std.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 
@@ -34,8 +25,7 @@ from s4aqa.config import RunConfig
 from s4aqa.experiments.cache import RunCache, read_manifests
 from s4aqa.experiments.protocols import RunSpec
 from s4aqa.methods._linear import GraphRidge
-from s4aqa.methods.intervals import Intervals, conformal_quantile, interval_metrics, \
-    ridge_residuals
+from s4aqa.methods.intervals import conformal_quantile
 from s4aqa.methods.registry import create
 from s4aqa.runs.data import load_data
 from s4aqa.runs.prepare import split_of, training_sets
@@ -48,40 +38,9 @@ def naive(config: RunConfig, data, coverage: float):
     split = split_of(config, data, need_validation=False)
     labeled = training_sets(data, split, method)[0]
     model = GraphRidge(graphs=(0.0,), average_best=5).fit(labeled)
-    half = conformal_quantile(model.loo_truth - model.loo, coverage)
+    half = conformal_quantile(model.loo_residuals, coverage)
     test = data.select_ids(split.test)
     return half, model.predict(test), test.scores, list(test.ids)
-
-
-def refresh(repro: str, method_name: str) -> None:
-    cache = RunCache(repro)
-    datasets: dict = {}
-    count = 0
-    for manifest in read_manifests(repro):
-        for values in manifest["runs"]:
-            spec = RunSpec.from_dict(values)
-            key = values.get("key") or spec.key
-            record = cache.load(key)
-            c = spec.config
-            if (record is None or record.get("status") != "ok" or c.method != method_name
-                    or record["metrics"].get("interval_source") == "ridge_loo"):
-                continue
-            if c.target not in datasets:
-                datasets[c.target] = load_data(c)
-            data = datasets[c.target]
-            method = create(c.method, c.options, seed=0)
-            split = split_of(c, data, need_validation=method.uses_validation)
-            labeled = training_sets(data, split, method)[0]
-            intervals = Intervals(ridge_residuals(labeled), "ridge_loo", c.coverage)
-            test = data.select_ids(record["test_ids"])
-            low, high = intervals.bounds(np.asarray(record["predictions"]))
-            record["metrics"].update(interval_metrics(low, high, test))
-            record["metrics"].update({"coverage": intervals.coverage,
-                                      "interval_source": intervals.source,
-                                      "interval_residuals": intervals.n})
-            cache.save(record)
-            count += 1
-    print(f"{count} {method_name} record(s) refreshed")
 
 
 def summary(values) -> str:
@@ -94,11 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("repro")
     parser.add_argument("--root", default=None)
-    parser.add_argument("--refresh", default=None, metavar="METHOD")
     args = parser.parse_args()
-    if args.refresh:
-        refresh(args.repro, args.refresh)
-        return
     cache = RunCache(args.repro)
     cells = defaultdict(lambda: defaultdict(list))
     naive_done: dict = {}
@@ -130,9 +85,11 @@ def main() -> None:
             assert ids == record["test_ids"]
             predicted = np.asarray(record["predictions"])
             naive_cover = np.mean(np.abs(truth - predicted) <= half)
-            cells[cell][c.method].append(
-                (m["test_coverage"], m["test_interval_width"], m["test_interval_width_std"],
-                 naive_cover, m["test_spearman"]))
+            relative = m.get("test_interval_width_relative", m.get("test_interval_width_std"))
+            name = c.method + ("" if c.intervals == "jackknife" else f" ({c.intervals})")
+            cells[cell][name].append(
+                (m["test_coverage"], m["test_interval_width"], relative, naive_cover,
+                 m["test_spearman"]))
     print("| target | labels | method | seeds | coverage | lowest run | width | width / std "
           "| naive ± around it: coverage | test Spearman |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -11,6 +11,13 @@ standardised pooled features, as lap_rls and the partner build it).
 
     python benchmarks/scale.py [--sizes 1000,10000,100000] [--methods lap_rls,aa]
                                [--root /tmp/s4aqa_scale] [--keep] [--no-recall]
+                               [--layout protocol|archive]
+
+``--layout protocol`` (the default) scores every training video and draws the 100 labeled ones
+with ``--label-ratio``, as the paper's protocols simulate few labels; ``--layout archive`` is a
+practitioner's archive: scores.csv scores the 100 labeled videos (and the test videos), half of
+the pool has a line with an empty score and the other half no line at all, and `train` runs
+without ``--label-ratio`` (the labeled videos are the scores given).
 
 The generated folders are deleted afterwards unless --keep is given; each size needs about
 size x 20 KB of disk. The features: a video's segments are its skill along a few directions,
@@ -34,9 +41,9 @@ METHODS = ("aa", "svr", "lap_rls", "aa+graph", "s4aqa", "pseudo_label", "vat", "
 LABELED, TEST, SEGMENTS, DIM = 100, 200, 10, 1024
 
 
-def generate(root: Path, pool: int, seed: int = 0) -> Path:
+def generate(root: Path, pool: int, seed: int = 0, layout: str = "protocol") -> Path:
     """The `folder` dataset of one size: LABELED + pool training videos and TEST test ones."""
-    folder = root / f"pool{pool}"
+    folder = root / f"{layout}{pool}"
     if (folder / "scores.csv").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,17 +65,25 @@ def generate(root: Path, pool: int, seed: int = 0) -> Path:
             i = start + j
             vid = f"v{i:06d}"
             np.save(folder / f"{vid}.npy", x[j].astype(np.float16))
-            rows.append(f"{vid},{scores[j]:.4f},{'test' if i >= LABELED + pool else 'train'}")
+            test = i >= LABELED + pool
+            if layout == "protocol" or test or i < LABELED:
+                rows.append(f"{vid},{scores[j]:.4f},{'test' if test else 'train'}")
+            elif i < LABELED + pool // 2:  # the archive's pool: half an empty score, half no line
+                rows.append(f"{vid},,train")
     (folder / "scores.csv").write_text("\n".join(rows) + "\n")
     return folder
 
 
-def train(folder: Path, pool: int, method: str, out: Path) -> tuple[float, float, str]:
-    """Wall seconds and peak RSS (MiB) of one `s4aqa train`, and its last output line."""
+def train(folder: Path, pool: int, method: str, out: Path,
+          layout: str = "protocol") -> tuple[float, float, str]:
+    """Wall seconds and peak RSS (MiB) of one `s4aqa train`, and its output (the archive
+    layout: its line of video counts, then its last line)."""
     ratio = LABELED / (LABELED + pool)  # rounds to exactly LABELED labeled videos
     command = [sys.executable, "-m", "s4aqa.cli", "train", "--dataset", "folder",
-               "--root", str(folder), "--label-ratio", repr(ratio), "--seed", "0",
+               "--root", str(folder), "--seed", "0",
                "--method", method, "--out", str(out), "--fresh", "--no-progress"]
+    if layout == "protocol":
+        command += ["--label-ratio", repr(ratio)]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
@@ -76,7 +91,10 @@ def train(folder: Path, pool: int, method: str, out: Path) -> tuple[float, float
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    last = output.strip().splitlines()[-1] if output.strip() else ""
+    lines = output.strip().splitlines()
+    last = lines[-1] if lines else ""
+    if layout == "archive":
+        last = " | ".join([line for line in lines if "videos:" in line] + [last])
     if child.returncode:
         last = f"FAILED ({child.returncode}): {output.strip()[-400:]}"
     return seconds, usage.ru_maxrss / 1024, last
@@ -86,7 +104,7 @@ def recall(folder: Path, sample: int = 1000, k: int = 10) -> tuple[float, float]
     """Recall of the approximate graph's k nearest neighbours against the exact ones for
     ``sample`` videos, and the approximate search's seconds."""
     from s4aqa.data.formats.folder import read as read_folder  # noqa: PLC0415
-    from s4aqa.methods._linear import approximate_neighbours, unit_rows  # noqa: PLC0415
+    from s4aqa.methods._graph import approximate_neighbours, unit_rows  # noqa: PLC0415
     from s4aqa.methods._pooling import pool_segments  # noqa: PLC0415
 
     data = read_folder(folder).train()
@@ -114,6 +132,9 @@ def main() -> None:
     parser.add_argument("--root", default="/tmp/s4aqa_scale")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("--no-recall", action="store_true")
+    parser.add_argument("--layout", choices=("protocol", "archive"), default="protocol",
+                        help="every training video scored and a ratio drawn, or an archive of "
+                             "unscored videos beside the scored ones (module docstring)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     methods = [m for m in args.methods.split(",") if m]
@@ -125,11 +146,12 @@ def main() -> None:
     try:
         for pool in sizes:
             started = time.perf_counter()
-            folder = generate(root, pool)
+            folder = generate(root, pool, layout=args.layout)
             print(f"# pool {pool}: data generated in {time.perf_counter() - started:.0f} s",
                   flush=True)
             for method in methods:
-                seconds, rss, last = train(folder, pool, method, root / "runs" / f"{method}_{pool}")
+                seconds, rss, last = train(folder, pool, method,
+                                           root / "runs" / f"{method}_{pool}", args.layout)
                 times[pool, method] = seconds
                 print(f"{pool},{method},{seconds:.1f},{rss:.0f},{last}", flush=True)
                 shutil.rmtree(root / "runs" / f"{method}_{pool}", ignore_errors=True)

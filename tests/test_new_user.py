@@ -17,7 +17,7 @@ from s4aqa.errors import S4AQAError
 from s4aqa.runs.checkpoint import load_checkpoint
 from s4aqa.runs.data import load_data
 from s4aqa.runs.run import run_training
-from s4aqa.training import hooks
+from s4aqa.training import resume as hooks
 
 FAST = ["--set", "steps=20", "--set", "hidden=16", "--set", "feedforward=32", "--set", "heads=2"]
 

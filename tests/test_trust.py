@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from s4aqa.cli import main
-from s4aqa.training import hooks
-from s4aqa.training.hooks import Checkpoint
+from s4aqa.training import resume as hooks
+from s4aqa.training.resume import Checkpoint
 from s4aqa.training.loop import Loop
 
 FAST = ["--set", "steps=40", "--set", "hidden=16", "--set", "feedforward=32", "--set", "heads=2"]

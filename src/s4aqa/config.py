@@ -75,8 +75,13 @@ class RunConfig:
     method: str = setting("s4aqa", "the method (see `s4aqa methods -v`)", per_run=True)
     options: dict[str, Any] = field(default_factory=dict)
     coverage: float = setting(0.9, "coverage of the prediction intervals beside each score "
-                                   "(split conformal on the labeled videos' out-of-sample "
-                                   "residuals)", metavar="C")
+                                   "(the jackknife: ± a quantile of the labeled videos' "
+                                   "out-of-sample residuals)", metavar="C")
+    intervals: str = setting("jackknife", "where the intervals' residuals come from: the "
+                                          "method's cheapest (its own leave-one-out or "
+                                          "cross-validation, else a closed-form proxy's), or "
+                                          "crossfit (the method itself on 5 folds: 5 more "
+                                          "fits)", choices=("jackknife", "crossfit"))
     device: str = setting("cpu", "cpu, cuda or cuda:N")
     threads: int = setting(1, "CPU threads of a run (torch and numpy's BLAS); one is nearly as "
                               "fast for these models and much faster on a machine running "

@@ -1,15 +1,16 @@
 """Typed options: dataclasses whose fields are set from `--set key=value` strings.
 
 An options class declares each option once: its name, type, default, allowed choices
-(``choice``) and rules (``require`` in ``__post_init__``). ``parse_options`` is the one place
-where strings from the command line or a config file become typed, checked values.
+(``choice``), grids of numbers (``grid``) and rules (``require`` in ``__post_init__``).
+``parse_options`` is the one place where strings from the command line or a config file
+become typed, checked values; from there on a grid is a tuple of floats.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from s4aqa.errors import S4AQAError
 
@@ -36,15 +37,32 @@ def require(ok: bool, key: str, value: Any, rule: str) -> None:
         raise OptionError(key, value, rule)
 
 
-def parse_numbers(text: str, key: str, positive: bool = True) -> list[float]:
-    """'0.1, 1,10' -> [0.1, 1.0, 10.0] (an option holding a grid); OptionError otherwise."""
-    try:
-        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        values = []
-    require(bool(values) and not (positive and any(v <= 0 for v in values)), key, text,
-            f"must be a comma-separated list of {'positive ' if positive else ''}numbers, "
-            "e.g. 0.1,1,10")
+Grid = tuple[float, ...]  # an option holding a grid of numbers, typed as floats from the parse on
+
+
+def grid(*values: float) -> Any:
+    """A grid option's field (written ``0.1,1,10`` on the command line, a list in YAML)."""
+    return dataclasses.field(default=tuple(float(v) for v in values))
+
+
+def grid_text(values: Sequence[float]) -> str:
+    """A grid as it is written: (0.0001, 1.0) -> '0.0001,1'."""
+    return ",".join(f"{v:g}" for v in values)
+
+
+def require_grid(values: Grid, key: str, positive: bool = True) -> None:
+    """For ``__post_init__``: a grid holds at least one number, each > 0 (or >= 0)."""
+    require(bool(values) and all(v > 0 if positive else v >= 0 for v in values), key,
+            grid_text(values), f"must hold {'positive ' if positive else ''}numbers"
+            + ("" if positive else " (0 or more)") + ", e.g. 0.1,1,10")
+
+
+def _parse_grid(raw: Any) -> Grid:
+    """'0.1, 1,10' or [0.1, 1, 10] -> (0.1, 1.0, 10.0); ValueError where it is no grid."""
+    items = str(raw).replace(";", ",").split(",") if isinstance(raw, str) else list(raw)
+    values = tuple(float(v) for v in items if not isinstance(v, str) or v.strip())
+    if not values or any(isinstance(v, bool) for v in items):
+        raise ValueError(raw)
     return values
 
 
@@ -71,6 +89,12 @@ def parse_options(cls: type, overrides: Mapping[str, Any] | None, method: str = 
 def _convert(key: str, raw: Any, kind: Any, choices: tuple | None, where: str) -> Any:
     base = kind
     origin = typing.get_origin(kind)
+    if origin is tuple:  # a grid
+        try:
+            return _parse_grid(raw)
+        except (TypeError, ValueError):
+            raise S4AQAError(f"option {key}={raw!r}{where} must be a comma-separated list of "
+                             "numbers, e.g. 0.1,1,10") from None
     if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
         args = [a for a in typing.get_args(kind) if a is not type(None)]
         if raw is None or (isinstance(raw, str) and raw.lower() in ("none", "null", "")):
@@ -116,5 +140,8 @@ def describe_options(cls: type) -> list[tuple[str, str, Any]]:
         kind = field.metadata.get("choices")
         kind = "|".join(kind) if kind else getattr(hints[field.name], "__name__",
                                                   str(hints[field.name]))
-        out.append((field.name, kind, field.default))
+        default = field.default
+        if isinstance(default, tuple):
+            kind, default = "grid", grid_text(default)
+        out.append((field.name, kind, default))
     return out

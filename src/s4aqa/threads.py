@@ -44,9 +44,3 @@ def limited_threads(threads: int) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(before)
-
-
-def set_threads(threads: int) -> None:
-    """For a worker process: ``threads`` torch and BLAS threads from now on."""
-    torch.set_num_threads(int(threads))
-    threadpool_limits(limits=int(threads))

@@ -29,6 +29,9 @@ TINY = {
     "c3d_avg_stl": DEEP_TINY,
     "c3d_avg_mtl": DEEP_TINY,
     "action_net": DEEP_TINY,
+    "gdlt": DEEP_TINY,
+    "contrastive": DEEP_TINY,
+    "trs": DEEP_TINY,
 }
 OTHER_TINY = {**DEEP_TINY, "steps": 20}  # methods without an entry here (s4aqa and its presets)
 
@@ -111,8 +114,8 @@ def fit(staged):
             method = create(name, options, seed=seed)
             pool = {"real": staged["unlabeled"], "scrambled": scrambled(staged["unlabeled"]),
                     None: None}[unlabeled]
-            method.fit(staged["labeled"], pool if method.uses_unlabeled else None,
-                       staged["validation"])
+            # every method is given the pool: what it reads of it is its own business
+            method.fit(staged["labeled"], pool, staged["validation"])
             if fresh:
                 return method
             cache[key] = method

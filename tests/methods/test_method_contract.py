@@ -11,6 +11,7 @@ import typing
 
 import numpy as np
 import pytest
+import torch
 
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import available, create, resolve
@@ -42,6 +43,17 @@ def test_beats_a_constant_predictor(name, fit, staged):
     assert rho > 0.25, f"{name}: test Spearman {rho:.3f}"
     constant = staged["labeled"].scores.mean()
     assert np.mean((predicted - test.scores) ** 2) < np.mean((constant - test.scores) ** 2)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_training_leaves_the_callers_random_state_alone(name, fit):
+    """A user who trains from Python keeps their own torch random stream (issue 35): the
+    draws after a fit are those they would have got without it."""
+    torch.manual_seed(1234)
+    expected = torch.rand(4)
+    torch.manual_seed(1234)
+    fit(name, fresh=True)
+    np.testing.assert_array_equal(torch.rand(4).numpy(), expected.numpy())
 
 
 @pytest.mark.parametrize("name", METHODS)

@@ -12,9 +12,9 @@ from scipy import linalg
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods import _linear
+from s4aqa.methods import _graph, _linear
 from s4aqa.methods._linear import GraphRidge as LapRLS
-from s4aqa.methods._linear import exact_neighbours, knn_graph
+from s4aqa.methods._graph import exact_neighbours, knn_graph
 from s4aqa.methods.registry import create
 from s4aqa.training.metrics import spearman
 
@@ -173,10 +173,10 @@ def test_the_approximate_graph_is_close_to_the_exact_one():
     points = rng.standard_normal((3000, 8)) @ rng.standard_normal((8, 64)) \
         + 0.3 * rng.standard_normal((3000, 64))
     exact = exact_neighbours(points, 10)
-    approximate = _linear.approximate_neighbours(points, 10)
+    approximate = _graph.approximate_neighbours(points, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approximate)])
     assert recall > 0.95
-    np.testing.assert_array_equal(approximate, _linear.approximate_neighbours(points, 10))
+    np.testing.assert_array_equal(approximate, _graph.approximate_neighbours(points, 10))
     graph = knn_graph(points, 10, exact_limit=1000)  # above the limit: the approximate graph
     assert (graph != graph.T).nnz == 0 and graph.diagonal().sum() == 0
 

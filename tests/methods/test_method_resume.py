@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from s4aqa.methods.registry import create
-from s4aqa.training.hooks import Checkpoint
-from s4aqa.training.loop import Trainer
+from s4aqa.training.resume import Checkpoint
 
 
 class _Killed(Exception):

@@ -39,11 +39,17 @@ def _tiny():
     return data.train(), []
 
 
+def recover(method, x, mask_and_positions=None):
+    """Mask a span of each video, encode the rest and recover it: the path of the loss."""
+    mask, positions = mask_and_positions or method.draw_mask(x)
+    return method.recovered(method.modules["encoder"].tokens(x, mask), x, positions)
+
+
 def test_recovery_target_is_the_original_feature_of_masked_positions():
     method = create("aa+msfr", {**FAST, "mask_span": 3})
     method.setup(*_tiny())
     x = torch.randn(5, 16, 4)
-    recovery = method.recover(x)
+    recovery = recover(method, x)
     assert recovery.positions.shape == (5, 3)
     for b in range(5):
         torch.testing.assert_close(recovery.target[b], x[b, recovery.positions[b]])
@@ -53,13 +59,43 @@ def test_recovery_target_is_the_original_feature_of_masked_positions():
 
 
 @pytest.mark.parametrize("recover_from", ["pooled", "token"])
-@pytest.mark.parametrize("mask_value", ["zero", "token"])
-def test_recovery_variants_run(recover_from, mask_value):
-    method = create("s4aqa", {**FAST, "recover_from": recover_from, "mask_value": mask_value,
-                              "mask_span": 0.25})
+def test_recover_from_decides_what_the_decoder_reads(recover_from):
+    """``token``: Φ reads the masked position's own output token; ``pooled``: the video's
+    pooled representation (plus the position's embedding). A change of another position's
+    token moves a pooled recovery and leaves a token recovery alone."""
+    method = create("s4aqa", {**FAST, "recover_from": recover_from, "mask_span": 2})
     method.setup(*_tiny())
-    recovery = method.recover(torch.randn(2, 16, 4))
-    assert recovery.positions.shape == (2, 4)
+    method.modules.eval()
+    x = torch.randn(2, 16, 4)
+    positions = torch.tensor([[3, 4], [9, 10]])
+    tokens = method.modules["encoder"].tokens(x)
+    moved = tokens.clone()
+    moved[:, 0] += 1.0  # position 0 is masked in neither video
+    first = method.recovered(tokens, x, positions).recovered
+    second = method.recovered(moved, x, positions).recovered
+    assert torch.equal(first, second) == (recover_from == "token")
+
+
+@pytest.mark.parametrize("mask_value", ["zero", "token"])
+def test_mask_value_decides_what_hides_a_segment(mask_value):
+    """``zero``: the masked input is zeroed (a learned token does not exist); ``token``: the
+    hidden vector is the learned mask token, whatever the input was. Either way the masked
+    segment's content cannot reach the tokens."""
+    method = create("s4aqa", {**FAST, "mask_value": mask_value})
+    method.setup(*_tiny())
+    encoder = method.modules["encoder"].eval()
+    assert (encoder.mask_token is not None) == (mask_value == "token")
+    x = torch.randn(1, 16, 4)
+    mask = torch.zeros(1, 16, dtype=torch.bool)
+    mask[0, 5] = True
+    changed = x.clone()
+    changed[0, 5] = 100.0
+    torch.testing.assert_close(encoder.tokens(x, mask), encoder.tokens(changed, mask))
+    if mask_value == "token":  # what the masked segment reads is the learned token
+        before = encoder.tokens(x, mask)
+        with torch.no_grad():
+            encoder.mask_token += 1.0
+        assert not torch.allclose(before, encoder.tokens(x, mask))
 
 
 def test_span_mask_and_count():
@@ -148,7 +184,7 @@ def test_recovery_target_can_be_the_teachers_tokens_of_the_whole_video():
     method.setup(*_tiny())
     assert "teacher" in method.modules and method.moving_average() is not None
     x = torch.randn(5, 16, 4)
-    recovery = method.recover(x)
+    recovery = recover(method, x)
     teacher = method.modules["teacher"].eval()["encoder"]
     with torch.no_grad():
         expected = torch.nn.functional.layer_norm(teacher.tokens(x), (FAST["hidden"],))

@@ -5,13 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from s4aqa.config import RunConfig
 from s4aqa.errors import S4AQAError
-from s4aqa.methods.registry import create
-from s4aqa.options import parse_numbers
+from s4aqa.methods.registry import create, options_dict
+from s4aqa.runs.identity import key_fields
 
 
-def test_grid_options_are_parsed_and_checked():
-    assert parse_numbers("0.1, 1,10", "c_grid") == [0.1, 1.0, 10.0]
+def test_grid_options_are_typed_once_and_checked():
+    """A grid is a tuple of floats from the parse on, whether it came as text or a list."""
+    assert create("svr", {"c_grid": "0.1, 1,10"}).options.c_grid == (0.1, 1.0, 10.0)
+    assert create("svr", {"c_grid": [0.1, 1, 10]}).options.c_grid == (0.1, 1.0, 10.0)
+    assert create("svr").options.epsilon_grid == (0.05, 0.2, 0.5)
+    # keyed by its text, as when grids were strings (earlier cached runs keep their keys),
+    # and the same through a JSON round trip (a list)
+    typed = RunConfig(method="svr", options=options_dict("svr", {"c_grid": "1,10"}))
+    listed = RunConfig(method="svr", options={**typed.options, "c_grid": [1.0, 10.0]})
+    assert key_fields(typed)["options"]["c_grid"] == "1,10" == key_fields(listed)["options"][
+        "c_grid"]
+    assert key_fields(typed)["options"]["gamma_grid"] == "0.1,1,10"
     with pytest.raises(S4AQAError, match="c_grid='a,b'.*comma-separated"):
         create("svr", {"c_grid": "a,b"})
     with pytest.raises(S4AQAError, match="positive"):

@@ -126,3 +126,19 @@ def test_cli_predict_prints_intervals_and_bad_coverage_is_one_line(tmp_path, cap
     assert main(["train", "--coverage", "1.2", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--coverage" in err[0]
+
+
+def test_crossfit_intervals_use_the_methods_own_residuals(tmp_path):
+    """--intervals crossfit: the method itself on 5 folds (its own residuals, no proxy); the
+    point predictions are those of the default construction."""
+    base = dict(dataset="synthetic", method="aa", label_ratio=0.2, seed=1,
+                options={"steps": 10, "hidden": 16, "feedforward": 32, "heads": 2,
+                         "members": 1})
+    jackknife = run_training(RunConfig(**base))
+    crossfit = run_training(RunConfig(**base, intervals="crossfit"))
+    assert jackknife.metrics["interval_source"] == "partner_loo"
+    assert crossfit.metrics["interval_source"] == "crossfit"
+    assert crossfit.metrics["interval_residuals"] == jackknife.metrics["interval_residuals"]
+    np.testing.assert_array_equal(crossfit.predictions, jackknife.predictions)
+    assert crossfit.intervals.half_width != jackknife.intervals.half_width
+

@@ -6,8 +6,8 @@ import pytest
 from s4aqa.config import RunConfig
 from s4aqa.data.synthetic import make_staged_actions
 from s4aqa.runs.run import run_training
-from s4aqa.training import hooks
-from s4aqa.training.hooks import Checkpoint
+from s4aqa.training import resume as hooks
+from s4aqa.training.resume import Checkpoint
 
 OPTIONS = {"steps": 60, "hidden": 16, "feedforward": 32, "heads": 2, "eval_every": 10,
            "schedule": "cosine"}

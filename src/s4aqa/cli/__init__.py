@@ -16,7 +16,7 @@ from pathlib import Path
 import s4aqa.cli.commands as commands
 from s4aqa.cli.parser import build_parser
 from s4aqa.errors import S4AQAError
-from s4aqa.training.hooks import STATE_FILE
+from s4aqa.training.resume import STATE_FILE
 
 
 def main(argv: list[str] | None = None) -> int:

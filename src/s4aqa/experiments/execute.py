@@ -97,13 +97,14 @@ def _failed(record: dict[str, Any], exc: Exception) -> None:
                       traceback=traceback.format_exc())
 
 
-# the datasets read in this process, for the runs of one reproduction (emptied at its start)
-_DATA: dict = {}
+# the datasets read in this process (``runs.data.read_data``'s cache), for the runs of one
+# reproduction: its driver empties it at the start, so the data is read afresh
+DATASETS: dict = {}
 
 
 def datasets_read() -> dict:
     """The datasets read in this process, by the key ``read_data`` files them under."""
-    return {key: value for key, value in _DATA.items() if isinstance(value, FeatureSet)}
+    return {key: value for key, value in DATASETS.items() if isinstance(value, FeatureSet)}
 
 
 def use_datasets(token: str, fetch: Callable[[], Mapping]) -> bool:
@@ -113,18 +114,18 @@ def use_datasets(token: str, fetch: Callable[[], Mapping]) -> bool:
     is computed here again, so ``check_fingerprint`` still compares what the runs read with
     what the reproduction read. Returns whether it fetched."""
     marker = ("datasets from", token)
-    if marker in _DATA:
+    if marker in DATASETS:
         return False
     datasets = fetch()
-    _DATA.clear()
-    _DATA.update(datasets)
-    _DATA[marker] = True
+    DATASETS.clear()
+    DATASETS.update(datasets)
+    DATASETS[marker] = True
     return True
 
 
 def check_fingerprint(spec: RunSpec) -> None:
     """A run is keyed on the data its reproduction read; refuse to run on other data."""
-    if spec.data_fingerprint and data_fingerprint(spec.config, _DATA) != spec.data_fingerprint:
+    if spec.data_fingerprint and data_fingerprint(spec.config, DATASETS) != spec.data_fingerprint:
         raise S4AQAError("the data changed while the reproduction was running; run the same "
                          "command again to rerun on the new data")
 
@@ -140,15 +141,15 @@ def execute_run(spec_values: Mapping[str, Any], directory: str | None) -> dict[s
     record = new_record(spec)
     arrays: dict[str, np.ndarray] = {}
     try:
-        data = load_data(config, _DATA)
+        data = load_data(config, DATASETS)
         check_fingerprint(spec)
         started = time.perf_counter()
         result = run_training(config, data)  # checks what the method needs before training
         arrays = _fill_record(record, spec, data, result, time.perf_counter() - started)
     except Unsupported as exc:  # the method cannot use this data: skipped, not failed
         record.update(status=run_cache.SKIPPED, message=str(exc))
-    except Exception as exc:  # noqa: BLE001 - recorded as a failed run
-        _failed(record, exc)
+    except Exception as exc:  # noqa: BLE001 - any error is a failed run's record (a bug:
+        _failed(record, exc)  # internal, with its traceback, and a non-zero exit at the end)
         arrays = {}
     return _save(record, arrays, directory)
 
@@ -163,14 +164,14 @@ def execute_group(group_values: Sequence[Mapping[str, Any]],
     configs = [spec.config for spec in specs]
     runnable = []
     try:
-        data = load_data(configs[0], _DATA)
+        data = load_data(configs[0], DATASETS)
         check_fingerprint(specs[0])
         for i, config in enumerate(configs):
             with contextlib.suppress(Unsupported):
                 prepare(config, data)
                 runnable.append(i)
-    except Exception:  # noqa: BLE001 - the single runs record the error
-        runnable = []
+    except Exception:  # noqa: BLE001 - the single runs below meet the same error again and
+        runnable = []  # each records it in its own record, with its traceback
     if len(runnable) < 2:
         return [execute_run(v, directory) for v in group_values]
     summaries = [execute_run(group_values[i], directory)
@@ -187,7 +188,7 @@ def execute_group(group_values: Sequence[Mapping[str, Any]],
     for i, record, result in zip(runnable, records, results):
         try:
             arrays = _fill_record(record, specs[i], data, result, seconds)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - this run's record, as execute_run's
             _failed(record, exc)
             arrays = {}
         summaries.append(_save(record, arrays, directory))

@@ -4,7 +4,7 @@ A :class:`Protocol` says which label ratios, which methods (with which option gr
 each task is run on its own with k-fold cross-validation, and what extra output a run keeps
 (the unlabeled representations for the t-SNE of Fig. 4). :func:`expand` turns a protocol,
 a dataset and a number of seeds into the list of :class:`RunSpec`; every run is identified by
-its cache key (``s4aqa.experiments.cache.run_key``) and nothing else.
+its cache key (``s4aqa.runs.identity.run_key``) and nothing else.
 
 Choices (also written at the top of every report):
 

@@ -35,7 +35,7 @@ from s4aqa.device import resolve_device
 from s4aqa.errors import Unsupported
 from s4aqa.experiments import cache as run_cache
 from s4aqa.experiments.backends import LocalBackend, RayBackend, make_backend
-from s4aqa.experiments.execute import _DATA
+from s4aqa.experiments.execute import DATASETS
 from s4aqa.experiments.protocols import DATASET_TARGETS, DatasetInfo, RunSpec, expand, get_protocol
 from s4aqa.experiments.report import build_report
 from s4aqa.runs.data import data_fingerprint, load_data
@@ -130,7 +130,7 @@ def dataset_info(base: RunConfig, target: str | None) -> tuple[DatasetInfo, str]
     """Load the dataset of ``base`` for ``target`` once here: checks --root early, gives its
     groups and folds and the fingerprint of what was read."""
     config = dataclasses.replace(base, target=target)
-    return DatasetInfo.of(load_data(config, _DATA)), data_fingerprint(config, _DATA)
+    return DatasetInfo.of(load_data(config, DATASETS)), data_fingerprint(config, DATASETS)
 
 
 def preflight(runs: Sequence[RunSpec], device: str | None = None) -> None:
@@ -148,7 +148,7 @@ def preflight(runs: Sequence[RunSpec], device: str | None = None) -> None:
             continue
         seen.add(cell)
         with contextlib.suppress(Unsupported):
-            prepare(config, load_data(config, _DATA))
+            prepare(config, load_data(config, DATASETS))
 
 
 def changed_data(out: Path, protocol: str, dataset: str, fingerprints) -> str:
@@ -183,7 +183,7 @@ def reproduce(protocol: str, base: RunConfig | None = None, *, out: str | os.Pat
         if engine.gpus_per_run:  # the GPUs are on the nodes: check here on CPU
             driver_device = "cpu"
     resolve_device(driver_device or base.device)
-    _DATA.clear()  # read the data afresh: it may have changed since an earlier call
+    DATASETS.clear()  # read the data afresh: it may have changed since an earlier call
     spec = get_protocol(protocol)
     targets = list(targets) if targets else None
     dataset = base.dataset

@@ -124,10 +124,11 @@ def _decode_worker(jobs: "queue.Queue[tuple[str, Path] | None]", out: "queue.Que
                 if not ok:
                     return
             put(("end", vid, reader.info.as_dict(), reader.n_clips))
-        except S4AQAError as exc:
+        except S4AQAError as exc:  # the file's problem (ClipReader says which): the next
             put(("error", vid, str(exc)))
-        except Exception as exc:  # one bad file must not stop the others
-            put(("error", vid, f"{path}: unexpected {type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - not a file's problem but ours: handed to
+            put(("fatal", vid, exc))  # the consumer, which raises it (a thread cannot)
+            return
     put(("worker_done",))
 
 
@@ -215,6 +216,8 @@ def iter_video_features(videos: Iterable[tuple[str, str | os.PathLike]] | Iterab
                 state = states.pop(vid, None)
                 if state is not None:
                     yield VideoResult(vid, state.path, error=text)
+            elif kind == "fatal":
+                raise message[2]
         yield from flush()
         for vid, state in list(states.items()):  # a worker died without a word: report, never hang
             yield VideoResult(vid, state.path, error=f"{state.path}: decoding stopped unexpectedly")

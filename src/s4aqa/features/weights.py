@@ -250,7 +250,8 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def _read_torch(path: Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for bad or unsafe files
+    except Exception as exc:  # noqa: BLE001 - the user's file: torch.load raises many types
+        # for a bad or unsafe one (UnpicklingError, RuntimeError, EOFError, BadZipFile ...)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise S4AQAError(f"{path}: not a loadable PyTorch state dict ({first})") from None
     for key in ("state_dict", "model", "model_state_dict"):

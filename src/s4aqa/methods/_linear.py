@@ -29,10 +29,9 @@ the videos), and with the bias taken out by centring on the labeled videos,
 X̃, ỹ the labeled videos and scores centred on their labeled means. One eigendecomposition of
 M serves every grid point: with B = α·dim·I + γM = U diag(α·dim + γσ) Uᵀ and P = X̃U, the
 labeled videos' hat matrix is 11ᵀ/n + I − (I + G)⁻¹ with G = P diag(1/(α·dim + γσ)) Pᵀ
-(n × n), so each (α, g) costs O(n²D + n³), whatever the pool. The graph is exact (blockwise
-cosine similarity) up to ``EXACT_GRAPH_LIMIT`` videos and approximate above it (an HNSW index
-of faiss, the optional ``scale`` extra). The RBF kernel stays dense in the videos (N × N) and
-refuses pools above ``RBF_LIMIT`` videos.
+(n × n), so each (α, g) costs O(n²D + n³), whatever the pool. The graph (``methods._graph``)
+is exact up to 20,000 videos and approximate above. The RBF kernel stays dense in the videos
+(N × N) and refuses pools above ``RBF_LIMIT`` videos.
 """
 
 from __future__ import annotations
@@ -41,119 +40,22 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy import linalg, sparse
+from scipy import linalg
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
+from s4aqa.methods._graph import graph_gram, knn_graph, laplacian_times
 from s4aqa.methods._pooling import as_array, check_shape, pool_segments, video_blocks, z_scores
+from s4aqa.methods.base import Residuals
 from s4aqa.training.metrics import rank_agreement
 
-EXACT_GRAPH_LIMIT = 20_000  # videos: exact neighbours up to here, approximate (HNSW) above
 RBF_LIMIT = 20_000  # videos: the RBF kernel's dense N x N systems
-BLOCK = 2048  # rows of the similarity matrix computed at a time
 PREDICT_BLOCK = 4096  # videos pooled and scored at a time by predict
-HNSW_LINKS, HNSW_BUILD, HNSW_SEARCH = 16, 100, 80  # the approximate graph's index (faiss)
-
-
-def unit_rows(points: np.ndarray) -> np.ndarray:
-    return points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
-
-
-def exact_neighbours(points: np.ndarray, neighbours: int, block: int = BLOCK) -> np.ndarray:
-    """(N, k) indices of each point's k nearest others by cosine similarity, ties to the lower
-    index (as a stable sort), computed a block of rows at a time: O(N²D) time, O(block·N)
-    memory."""
-    unit = unit_rows(points)
-    n = len(points)
-    k = min(neighbours, n - 1)
-    out = np.empty((n, max(k, 0)), dtype=np.int64)
-    if k < 1:
-        return out
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        negative = -(unit[start:stop] @ unit.T)
-        negative[np.arange(stop - start), np.arange(start, stop)] = np.inf
-        chosen = np.argpartition(negative, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(negative, chosen, axis=1).max(axis=1)
-        # a tie at the k-th value: take the lowest indices, as the stable sort does
-        tied = np.flatnonzero((negative <= kth[:, None]).sum(axis=1) > k)
-        for row in tied:
-            chosen[row] = np.argsort(negative[row], kind="stable")[:k]
-        out[start:stop] = chosen
-    return out
-
-
-def approximate_neighbours(points: np.ndarray, neighbours: int) -> np.ndarray:
-    """(N, k) approximate cosine nearest neighbours from an HNSW index (faiss), built on one
-    thread, so the graph is the same on every run (each query's search is independent, so it
-    runs on the threads faiss was given)."""
-    try:
-        import faiss
-    except ImportError:
-        raise S4AQAError(
-            f"a neighbourhood graph over more than {EXACT_GRAPH_LIMIT} videos is approximate "
-            "and needs faiss: pip install 's4aqa[scale]'") from None
-    unit = np.ascontiguousarray(unit_rows(points), dtype=np.float32)
-    n, k = len(points), min(neighbours, len(points) - 1)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # a parallel build inserts in a racing order
-    try:
-        index = faiss.IndexHNSWFlat(unit.shape[1], HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_BUILD
-        index.add(unit)
-        faiss.omp_set_num_threads(threads)
-        index.hnsw.efSearch = max(HNSW_SEARCH, 2 * k)
-        found = np.empty((n, k + 1), dtype=np.int64)
-        for start in range(0, n, BLOCK):
-            found[start:start + BLOCK] = index.search(unit[start:start + BLOCK], k + 1)[1]
-    finally:
-        faiss.omp_set_num_threads(threads)
-    out = np.empty((n, k), dtype=np.int64)
-    for i, row in enumerate(found):  # drop the point itself (or the farthest, if not found)
-        others = row[(row != i) & (row >= 0)]
-        if len(others) < k:
-            raise S4AQAError("the approximate neighbour search found too few neighbours")
-        out[i] = others[:k]
-    return out
-
-
-def knn_graph(points: np.ndarray, neighbours: int,
-              exact_limit: int = EXACT_GRAPH_LIMIT) -> sparse.csr_matrix:
-    """(N, N) sparse symmetric 0/1 adjacency: i ~ j when either is among the other's
-    ``neighbours`` nearest by cosine similarity (exact up to ``exact_limit`` points,
-    approximate above)."""
-    n = len(points)
-    nearest = (exact_neighbours(points, neighbours) if n <= exact_limit
-               else approximate_neighbours(points, neighbours))
-    rows = np.repeat(np.arange(n), nearest.shape[1])
-    adjacency = sparse.csr_matrix((np.ones(rows.size), (rows, nearest.ravel())), shape=(n, n))
-    return adjacency.maximum(adjacency.T).tocsr()
-
-
-def laplacian_times(adjacency: sparse.csr_matrix, x: np.ndarray) -> np.ndarray:
-    """L x with L = D − W, without forming L."""
-    degrees = np.asarray(adjacency.sum(axis=1)).ravel()
-    return degrees[:, None] * x - adjacency @ x
-
-
-def graph_gram(adjacency: sparse.csr_matrix, x: np.ndarray, block: int = 8192) -> np.ndarray:
-    """Xᵀ L X (D × D) in O(N·k·D + N·D²) time, a block of rows at a time."""
-    degrees = np.asarray(adjacency.sum(axis=1)).ravel()
-    out = np.zeros((x.shape[1], x.shape[1]))
-    for start in range(0, len(x), block):
-        rows = slice(start, start + block)
-        out += x[rows].T @ (degrees[rows, None] * x[rows] - adjacency[rows] @ x)
-    return (out + out.T) / 2
 
 
 # the grids searched by leave-one-out: ridge strength α, and graph strength g (0: ridge)
 ALPHA_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 GRAPH_GRID = (0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
-
-
-def grid_text(grid: Sequence[float]) -> str:
-    """A grid as an option's text: (0.0001, 1.0) -> '0.0001,1'."""
-    return ",".join(f"{v:g}" for v in grid)
 
 
 class GraphRidge:
@@ -177,11 +79,10 @@ class GraphRidge:
         self.params: dict[str, float] = {}
         self.history: list[dict[str, float]] = []
         self.score_mean, self.score_std = 0.0, 1.0
-        # exact leave-one-out predictions of the labeled videos by the chosen (averaged best)
-        # model, in score units, and their scores: the residuals its intervals are made of
-        self.loo: np.ndarray | None = None
-        self.loo_truth: np.ndarray | None = None
-        self.graph_used = False
+        # the labeled videos' scores minus the chosen (averaged best) model's exact
+        # leave-one-out predictions of them, in score units: what the selection measured
+        self.loo_residuals: np.ndarray | None = None
+        self.graph_used = False  # whether the chosen model uses the graph
 
     @property
     def fitted(self) -> bool:
@@ -248,14 +149,21 @@ class GraphRidge:
             self.coef, self.bias = coefficients[:-1], coefficients[-1]
             self.nodes, self.weights = nodes, None
         # the averaged model left without video i is the average of its parts left without i
-        self.loo = (np.mean([self._loos[(alpha, g)] for _, alpha, g in best], axis=0)
-                    * self.score_std + self.score_mean)
-        self.loo_truth = np.asarray(labeled.scores, dtype=np.float64).copy()
-        # whether the graph is on in the chosen model: its leave-one-out then keeps the video
-        # as a node of the graph, which a video scored later is not (its residuals are low)
+        loo = (np.mean([self._loos[(alpha, g)] for _, alpha, g in best], axis=0)
+               * self.score_std + self.score_mean)
+        self.loo_residuals = np.asarray(labeled.scores, dtype=np.float64) - loo
         self.graph_used = bool(any(g > 0 for _, _, g in best))
         del self._y, self._loos
         return self
+
+    def out_of_sample_residuals(self) -> Residuals | None:
+        """The exact leave-one-out residuals of the labeled videos, where they are out of
+        sample for a video scored later: not where the chosen model uses the graph (a labeled
+        video left out stays a node of the graph, which a video scored later is not; on
+        validation slices of Fis-V those residuals were too small)."""
+        if self.loo_residuals is None or self.graph_used:
+            return None
+        return Residuals(self.loo_residuals, "loo")
 
     def _score(self, y: np.ndarray, loo: np.ndarray) -> float:
         return (-float(np.mean((loo - y) ** 2)) if self.select_by == "mse"

@@ -9,7 +9,8 @@ directly; deep ones build on ``methods.deep.DeepMethod``, which trains through o
 
 Whether a method reads unlabeled videos is one question with one answer, ``uses_unlabeled``
 (a semi-supervised method has the option ``unlabeled``; off, it is the same method on the
-labeled videos only); ``unlabeled_for`` gives the set it reads.
+labeled videos only); ``unlabeled_for`` gives the set it reads. What its prediction intervals
+are made of is another: ``out_of_sample_residuals`` (``methods.intervals``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ from s4aqa.training.hooks import Hook
 @dataclass
 class MethodOptions:
     """Options every method accepts."""
+
+
+@dataclass(frozen=True)
+class Residuals:
+    """Out-of-sample residuals of the labeled videos a method trained on: each video's score
+    minus a prediction by a model that did not see that video (score units), and ``source``,
+    what made them (e.g. "loo": exact leave-one-out)."""
+
+    values: np.ndarray
+    source: str
 
 
 def unlabeled_option() -> Any:
@@ -55,6 +66,7 @@ class Method:
         self.label = self.name
         self.history: list[dict[str, float]] = []
         self.shape: tuple[int, int] | None = None  # (T, D) of the features it was trained on
+        self.notes: list[str] = []  # what a run should say of its training (a fallback taken)
 
     @property
     def uses_unlabeled(self) -> bool:
@@ -106,6 +118,13 @@ class Method:
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         raise NotImplementedError
+
+    def out_of_sample_residuals(self) -> Residuals | None:
+        """The trained method's out-of-sample residuals on its labeled videos where it has
+        them at little cost (a closed form's exact leave-one-out, a cross-validation it ran
+        anyway); None where it has none, and the intervals take them elsewhere
+        (``methods.intervals``)."""
+        return None
 
     def embed(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         """Video representations (N, H), for figures such as the t-SNE of Fig. 4."""

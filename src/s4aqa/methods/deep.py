@@ -28,11 +28,11 @@ from s4aqa.data.featureset import FeatureSet
 from s4aqa.io import strip_prefix
 from s4aqa.methods._linear import GRAPH_GRID, GraphRidge
 from s4aqa.methods._pooling import as_array
-from s4aqa.methods.base import MethodOptions
+from s4aqa.methods.base import MethodOptions, Residuals
 from s4aqa.methods.network import Network
 from s4aqa.options import choice, require
 from s4aqa.training.compiled import compile_encoder
-from s4aqa.training.loop import Trainer
+from s4aqa.training.loop import Trainer, own_random_state
 
 
 @dataclass
@@ -102,7 +102,7 @@ class DeepMethod(Network):
         super().__init__(options, seed, device)
         self.members: list[Network] = [self]  # the networks averaged; self is member 0
         self.partner: GraphRidge | None = None  # the closed-form model blended in
-        # (mean, std) of the members' and the partner's predictions, for blend_scale
+        # blend_scale standardised: the partner's (offset, scale) onto the members' scale
         self.blend_stats: dict[str, list[float]] = {}
 
     @property
@@ -135,11 +135,13 @@ class DeepMethod(Network):
     # ---- the lifecycle ----------------------------------------------------------------------
     def fit(self, labeled: FeatureSet, unlabeled: FeatureSet | None = None,
             validation: FeatureSet | None = None, hooks=()) -> "DeepMethod":
-        """``begin``, ``train`` with a Trainer holding ``hooks``, and ``end``."""
+        """``begin``, ``train`` with a Trainer holding ``hooks``, and ``end``; the caller's
+        torch random state is as it was after."""
         unlabeled = self.unlabeled_for(unlabeled)
-        self.begin(labeled, unlabeled, validation)
-        self.train(Trainer(hooks), labeled, unlabeled, validation)
-        self.end(labeled, unlabeled)
+        with own_random_state(self.device):
+            self.begin(labeled, unlabeled, validation)
+            self.train(Trainer(hooks), labeled, unlabeled, validation)
+            self.end(labeled, unlabeled)
         return self
 
     def begin(self, labeled: FeatureSet, unlabeled: FeatureSet | None,
@@ -162,7 +164,8 @@ class DeepMethod(Network):
             member.setup(labeled, pool)
             if compile and (self.options.compile == "on" or (self.options.compile == "auto"
                                                              and self.device.type == "cuda")):
-                compile_encoder(member.modules["encoder"], self.options.compile_mode)
+                compile_encoder(member.modules["encoder"], self.options.compile_mode,
+                                fallback=self.notes.append)
 
     def train(self, trainer: Trainer, labeled: FeatureSet, unlabeled: FeatureSet | None,
               validation: FeatureSet | None) -> None:
@@ -192,11 +195,21 @@ class DeepMethod(Network):
         n = len(labeled)
         m_centre, m_spread = float(members[:n].mean()), float(members.std()) or 1.0
         p_centre, p_spread = float(partner[:n].mean()), float(partner.std()) or 1.0
-        # predict_blend computes (z - mean) / std for each part: members stay as they are, the
-        # partner becomes m_centre + (p - p_centre) * m_spread / p_spread
+        # predict_blend maps the partner p to (p - offset) / scale, which is
+        # m_centre + (p - p_centre) * m_spread / p_spread; the members stay as they are
         ratio = p_spread / m_spread
-        self.blend_stats = {"members": [0.0, 1.0],
-                            "partner": [p_centre - m_centre * ratio, ratio]}
+        self.blend_stats = {"partner": [p_centre - m_centre * ratio, ratio]}
+
+    def out_of_sample_residuals(self) -> Residuals | None:
+        """The partner's leave-one-out residuals, where the blend adds the partner as it is
+        (ridge, raw scale): the blend of networks and partner is more accurate than the
+        partner alone, so they err wide. A standardised blend rescales the partner by the
+        spread of the members' predictions, and residuals on that scale swung with it on
+        validation slices (too wide in one seed in three, too narrow in another): none."""
+        if self.partner is None or self.blend_stats:
+            return None
+        own = self.partner.out_of_sample_residuals()
+        return Residuals(own.values, "partner_loo") if own is not None else None
 
     # ---- prediction -------------------------------------------------------------------------
     def predict_members(self, features: np.ndarray | FeatureSet | list[FeatureSet]) -> np.ndarray:
@@ -212,10 +225,9 @@ class DeepMethod(Network):
         if self.partner is not None:
             w = self.options.blend
             partner = self.partner.predict_normalised(features)
-            if self.blend_stats:  # each part on the scale of its own spread
-                (m_mean, m_std), (p_mean, p_std) = (self.blend_stats["members"],
-                                                    self.blend_stats["partner"])
-                z, partner = (z - m_mean) / m_std, (partner - p_mean) / p_std
+            if self.blend_stats:  # the partner on the members' scale (``end``)
+                offset, scale = self.blend_stats["partner"]
+                partner = (partner - offset) / scale
             z = (1 - w) * z + w * partner
         return z
 
@@ -250,7 +262,9 @@ class DeepMethod(Network):
         for member in self.members:
             prefix = f"member{member.member_index}/" if member.member_index else ""
             member.load_network(strip_prefix(tensors, prefix, nested=False))
-        self.blend_stats = {k: list(v) for k, v in (extra.get("blend_stats") or {}).items()}
+        # (checkpoints before this held "members": [0, 1] too, which changed nothing)
+        stats = extra.get("blend_stats") or {}
+        self.blend_stats = {"partner": list(stats["partner"])} if "partner" in stats else {}
         self.partner = None
         if extra.get("partner"):
             self.partner = GraphRidge()

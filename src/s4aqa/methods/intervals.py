@@ -1,6 +1,6 @@
-"""Prediction intervals for every method: split conformal on out-of-sample residuals of the
-labeled videos (the jackknife of Barber et al., Ann. Statist. 2021, with each method's
-cheapest honest out-of-sample predictions).
+"""Prediction intervals for every method: the jackknife, ``± a quantile of out-of-sample
+residuals`` of the labeled videos (Barber, Candès, Ramdas & Tibshirani, "Predictive inference
+with the jackknife+", Ann. Statist. 2021).
 
 A method's interval for a video is ``[prediction - q, prediction + q]``: q is the
 ``ceil((n + 1) * coverage)``-th smallest of the n absolute out-of-sample residuals
@@ -9,23 +9,27 @@ video i). The point prediction is the method's own, trained on every labeled vid
 taken away from it. Where ``(n + 1) * coverage > n`` the interval is infinite (too few
 residuals for the coverage asked: :func:`too_few`).
 
-Out-of-sample residuals, by method (``out_of_sample``):
+What it guarantees: nothing in theory. This is the naive jackknife (or, with ``crossfit``, its
+K-fold form), not split conformal: the residuals come from models fitted without the video,
+while the interval is centred on the model fitted with all of them, and Barber et al. show
+that this can under-cover when the fit is unstable (their jackknife+ and CV+ repair it at
+1 - 2 alpha, at the price of keeping every left-out model to predict with). Where the
+residuals are another model's (a proxy), they are not even the method's own. The evidence is
+measured coverage: docs/results/fisv/intervals.
 
-- ``lap_rls`` and every closed-form model: the exact leave-one-out predictions of the chosen
-  (averaged best) model (``GraphRidge.loo``, free: the hat matrix is computed for selection),
-  where the chosen model does not use the graph; where it does, a video left out stays a node
-  of the graph, which a video scored later is not, and those residuals are too small: ridge's
-  (below) instead;
-- ``svr``: ``folds``-fold cross-validated predictions with the chosen hyper-parameters
-  (``SVR.oos``: five more small fits);
-- a deep method with the core ``blend`` and a ridge partner on the raw scale (``aa`` and every
-  baseline on the core): the leave-one-out predictions of its partner. The blend of networks
-  and partner is more accurate than the partner alone, so these residuals err wide;
-  out-of-fold networks would cost a network training per fold;
-- any other method (a standardised blend such as ``s4aqa``'s, whose partner's residuals swing
-  with the members' spread; ``core=plain``; ``coreg``): leave-one-out residuals of ridge
-  regression on the labeled videos' pooled features, centred on the method's own prediction
-  (``ridge_loo``: the naive construction).
+Where the residuals come from (``construction``):
+
+- ``jackknife`` (the default): the method's own answer to ``out_of_sample_residuals`` where it
+  has one at little cost: the exact leave-one-out of ``lap_rls`` and every closed-form model
+  whose chosen model does not use the graph; ``svr``'s ``folds``-fold cross-validation with
+  its chosen hyper-parameters; a deep method with the core ``blend`` and a ridge partner on the
+  raw scale (``aa`` and every baseline on the core): its partner's leave-one-out (a proxy: the
+  blend beats the partner alone, so these err wide). Any other method (a standardised blend
+  such as ``s4aqa``'s, ``core=plain``, ``coreg``): leave-one-out residuals of ridge regression
+  on the labeled videos' pooled features (``ridge_loo``, a proxy).
+- ``crossfit``: the method itself, cross-fitted: ``CROSSFIT_FOLDS`` fits of the method on the
+  other folds of the labeled videos, each predicting its fold (the unlabeled videos as in the
+  run). Its own residuals, so no proxy error either way; it costs that many more fits.
 
 Widths are the same for every video of a run: scaling them by each video's distance to the
 labeled videos or by its predicted score was measured on validation slices of Fis-V's training
@@ -36,17 +40,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
 from s4aqa.methods._linear import GraphRidge
-from s4aqa.methods.base import Method
-from s4aqa.methods.deep import DeepMethod
+from s4aqa.methods.base import Method, Residuals
 
 DEFAULT_COVERAGE = 0.9
+CONSTRUCTIONS = ("jackknife", "crossfit")
+CROSSFIT_FOLDS = 5
 
 
 def check_coverage(coverage: float) -> float:
@@ -127,10 +132,6 @@ class Intervals:
         predictions = np.asarray(predictions, dtype=np.float64)
         return predictions - self.half_width, predictions + self.half_width
 
-    def at(self, coverage: float) -> "Intervals":
-        """The same residuals at another coverage."""
-        return Intervals(self.residuals, self.source, coverage)
-
     def to_json(self) -> dict[str, Any]:
         return {"coverage": self.coverage, "source": self.source,
                 "residuals": [float(r) for r in self.residuals]}
@@ -145,48 +146,38 @@ class Intervals:
                              "the run") from None
 
 
-def _closed_form(model: GraphRidge | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """A closed-form model's exact leave-one-out, where it is out of sample for a video scored
-    later: not where the chosen model uses the graph (left out, a labeled video stays a node
-    of the graph, and a video scored later is no node: on validation slices of Fis-V these
-    residuals were too small)."""
-    if model is None or getattr(model, "loo", None) is None or model.graph_used:
-        return None
-    return model.loo_truth, model.loo
-
-
-def out_of_sample(method: Method) -> tuple[tuple[np.ndarray, np.ndarray], str] | None:
-    """((scores, out-of-sample predictions) of the labeled videos, their source) where the
-    trained ``method`` has them (see the module docstring); None where it has none."""
-    if isinstance(method, DeepMethod):
-        # the partner's residuals stand for the blend's where the blend adds the partner as it
-        # is (ridge, raw scale); a standardised blend rescales it by the spread of the
-        # members' predictions, and residuals on that scale swung with it on validation
-        # slices (too wide in one seed in three, too narrow in another): ridge's instead
-        pair = _closed_form(method.partner)
-        return (pair, "partner_loo") if pair is not None and not method.blend_stats else None
-    own = getattr(method, "oos", None)  # a method that made its own (svr: cross-validation)
-    if own is not None:
-        return own, "cv"
-    pair = _closed_form(getattr(method, "model", None))
-    return (pair, "loo") if pair is not None else None
-
-
 def ridge_residuals(labeled: FeatureSet) -> np.ndarray:
-    """The naive construction's residuals: leave-one-out of ridge regression (the deep core's
-    partner without a graph) on the labeled videos' mean-pooled features."""
-    model = GraphRidge(graphs=(0.0,), average_best=5).fit(labeled)
-    return model.loo_truth - model.loo
+    """The proxy of methods without residuals of their own: leave-one-out residuals of ridge
+    regression (the deep core's partner without a graph) on the labeled videos' mean-pooled
+    features."""
+    return GraphRidge(graphs=(0.0,), average_best=5).fit(labeled).loo_residuals
 
 
-def fit_intervals(method: Method, labeled: FeatureSet,
-                  coverage: float = DEFAULT_COVERAGE) -> Intervals:
-    """The intervals of a trained ``method`` from its labeled training videos."""
-    found = out_of_sample(method)
-    if found is not None:
-        (truth, predicted), source = found
-        if len(truth) == len(labeled):
-            return Intervals(np.asarray(truth) - np.asarray(predicted), source, coverage)
+def cross_fitted(make: Callable[[], Method], labeled: FeatureSet,
+                 unlabeled: FeatureSet | None, validation: FeatureSet | None,
+                 folds: int = CROSSFIT_FOLDS, seed: int = 0) -> Residuals:
+    """The method's own out-of-sample residuals: ``make()`` (a fresh, untrained method of the
+    run's settings) fitted ``folds`` times, each on the labeled videos of the other folds (a
+    seeded draw), the unlabeled and validation videos as in the run, predicting its fold."""
+    n = len(labeled)
+    parts = np.array_split(np.random.default_rng([int(seed), 0xC0F]).permutation(n),
+                           min(int(folds), n))
+    predicted = np.empty(n)
+    for part in parts:
+        model = make()
+        model.fit(labeled.subset(np.setdiff1d(np.arange(n), part)), unlabeled, validation)
+        predicted[part] = model.predict(labeled.subset(part))
+    return Residuals(np.asarray(labeled.scores, dtype=np.float64) - predicted, "crossfit")
+
+
+def fit_intervals(method: Method, labeled: FeatureSet, coverage: float = DEFAULT_COVERAGE,
+                  own: Residuals | None = None) -> Intervals:
+    """The intervals of a trained ``method`` from its labeled training videos: ``own``
+    residuals where given (``cross_fitted``), else the method's (``out_of_sample_residuals``),
+    else ridge's (the module docstring)."""
+    found = own if own is not None else method.out_of_sample_residuals()
+    if found is not None and len(found.values) == len(labeled):
+        return Intervals(found.values, found.source, coverage)
     if len(labeled) < 3:  # no leave-one-out selection: no residuals at all
         return Intervals(np.zeros(0), "none", coverage)
     return Intervals(ridge_residuals(labeled), "ridge_loo", coverage)
@@ -195,7 +186,8 @@ def fit_intervals(method: Method, labeled: FeatureSet,
 def interval_metrics(low: np.ndarray, high: np.ndarray, data: FeatureSet,
                      prefix: str = "test") -> dict[str, Any]:
     """Empirical coverage and mean width over the scored videos of ``data``: ``width`` in
-    score units, ``width_std`` divided by the scored videos' score std (None: infinite)."""
+    score units, ``width_relative`` that width divided by the scored videos' score std
+    (comparable across datasets; None: infinite)."""
     truth = np.asarray(data.scores, dtype=np.float64)
     scored = ~np.isnan(truth)
     low, high, truth = np.asarray(low)[scored], np.asarray(high)[scored], truth[scored]
@@ -206,4 +198,5 @@ def interval_metrics(low: np.ndarray, high: np.ndarray, data: FeatureSet,
     finite = math.isfinite(width)
     return {f"{prefix}_coverage": float(np.mean((truth >= low) & (truth <= high))),
             f"{prefix}_interval_width": width if finite else None,
-            f"{prefix}_interval_width_std": width / spread if finite and spread > 0 else None}
+            f"{prefix}_interval_width_relative": width / spread if finite and spread > 0
+            else None}

@@ -20,11 +20,11 @@ import torch
 
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
-from s4aqa.methods._linear import ALPHA_GRID, GRAPH_GRID, GraphRidge, grid_text
+from s4aqa.methods._linear import ALPHA_GRID, GRAPH_GRID, GraphRidge
 from s4aqa.methods._pooling import pooling_option
-from s4aqa.methods.base import Method, MethodOptions, unlabeled_option
+from s4aqa.methods.base import Method, MethodOptions, Residuals, unlabeled_option
 from s4aqa.methods.registry import register
-from s4aqa.options import choice, parse_numbers, require
+from s4aqa.options import Grid, choice, grid, require, require_grid
 
 
 @dataclass
@@ -33,9 +33,9 @@ class LapRLSOptions(MethodOptions):
     kernel: str = choice("linear", "rbf")
     pool: str = pooling_option()
     neighbours: int = 10
-    alpha_grid: str = grid_text(ALPHA_GRID)
+    alpha_grid: Grid = grid(*ALPHA_GRID)
     # the graph's strength per neighbour; 0 is ridge regression
-    graph_grid: str = grid_text(GRAPH_GRID)
+    graph_grid: Grid = grid(*GRAPH_GRID)
     select_by: str = choice("mse", "spearman")
     # predict with the mean of this many best grid points (steadier than the single best)
     average_best: int = 5
@@ -43,9 +43,8 @@ class LapRLSOptions(MethodOptions):
     def __post_init__(self) -> None:
         require(self.neighbours >= 1, "neighbours", self.neighbours, "must be at least 1")
         require(self.average_best >= 1, "average_best", self.average_best, "must be at least 1")
-        parse_numbers(self.alpha_grid, "alpha_grid")
-        require(all(g >= 0 for g in parse_numbers(self.graph_grid, "graph_grid", False)),
-                "graph_grid", self.graph_grid, "must hold numbers >= 0")
+        require_grid(self.alpha_grid, "alpha_grid")
+        require_grid(self.graph_grid, "graph_grid", positive=False)
 
 
 @register("lap_rls")
@@ -59,8 +58,7 @@ class LapRLS(Method):
         super().__init__(options, seed, device)
         o = self.options
         self.model = GraphRidge(kernel=o.kernel, pool=o.pool, neighbours=o.neighbours,
-                                alphas=parse_numbers(o.alpha_grid, "alpha_grid"),
-                                graphs=parse_numbers(o.graph_grid, "graph_grid", False),
+                                alphas=o.alpha_grid, graphs=o.graph_grid,
                                 select_by=o.select_by, average_best=o.average_best)
 
     def unmet_needs(self, labeled: FeatureSet, unlabeled: FeatureSet | None) -> str | None:
@@ -80,6 +78,9 @@ class LapRLS(Method):
     @property
     def params(self) -> dict[str, float]:
         return self.model.params
+
+    def out_of_sample_residuals(self) -> Residuals | None:
+        return self.model.out_of_sample_residuals()
 
     def predict(self, features: np.ndarray | FeatureSet) -> np.ndarray:
         if not self.model.fitted:

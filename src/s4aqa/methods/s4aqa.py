@@ -222,12 +222,6 @@ class S4AQA(DeepMethod):
             return o.grl_coefficient * (2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0)
         return o.grl_coefficient
 
-    def recover(self, x: torch.Tensor) -> Recovery:
-        """Mask a span of each video, encode the rest, and recover the hidden features."""
-        mask, positions = self.draw_mask(x)
-        tokens = self.modules["encoder"].tokens(x, mask)
-        return self.recovered(tokens, x, positions)
-
     def draw_mask(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch, segments, _ = x.shape
         return span_mask(batch, segments, masked_count(self.options.mask_span, segments),

@@ -33,9 +33,9 @@ from sklearn.svm import SVR as _SVR
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
 from s4aqa.methods._pooling import as_array, check_shape, pool_segments, pooling_option, z_scores
-from s4aqa.methods.base import Method, MethodOptions
+from s4aqa.methods.base import Method, MethodOptions, Residuals
 from s4aqa.methods.registry import register
-from s4aqa.options import choice, parse_numbers, require
+from s4aqa.options import Grid, choice, grid, require, require_grid
 from s4aqa.training.metrics import rank_agreement
 
 
@@ -43,9 +43,9 @@ from s4aqa.training.metrics import rank_agreement
 class SVROptions(MethodOptions):
     kernel: str = choice("rbf", "linear")
     pool: str = pooling_option()
-    c_grid: str = "0.1,1,10,100"
-    gamma_grid: str = "0.1,1,10"
-    epsilon_grid: str = "0.05,0.2,0.5"
+    c_grid: Grid = grid(0.1, 1, 10, 100)
+    gamma_grid: Grid = grid(0.1, 1, 10)
+    epsilon_grid: Grid = grid(0.05, 0.2, 0.5)
     select_on: str = choice("kfold", "validation")
     folds: int = 5
     scoring: str = choice("spearman", "mse")
@@ -53,7 +53,7 @@ class SVROptions(MethodOptions):
     def __post_init__(self) -> None:
         require(self.folds >= 2, "folds", self.folds, "must be at least 2")
         for key in ("c_grid", "gamma_grid", "epsilon_grid"):
-            parse_numbers(getattr(self, key), key)
+            require_grid(getattr(self, key), key)
 
 
 def _spearman_score(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -79,13 +79,11 @@ class SVR(Method):
         self.mean = self.std = None
         self.score_mean, self.score_std = 0.0, 1.0
         self.grids = self._grids()
-        self.oos: tuple[np.ndarray, np.ndarray] | None = None  # see _out_of_fold
 
     def _grids(self) -> dict[str, list[float]]:
         o = self.options
-        return {"C": parse_numbers(o.c_grid, "c_grid"),
-                "gamma": parse_numbers(o.gamma_grid, "gamma_grid"),
-                "epsilon": parse_numbers(o.epsilon_grid, "epsilon_grid")}
+        return {"C": list(o.c_grid), "gamma": list(o.gamma_grid),
+                "epsilon": list(o.epsilon_grid)}
 
     # ---- features -------------------------------------------------------------------------
     def _inputs(self, features: np.ndarray | FeatureSet) -> np.ndarray:
@@ -113,13 +111,14 @@ class SVR(Method):
         self.train_y = (labeled.scores - self.score_mean) / self.score_std
         self.params, self.history = self._select(validation)
         self.model = self._svr(**self.params).fit(self.train_x, self.train_y)
-        self.oos = self._out_of_fold(labeled.scores)
         return self
 
-    def _out_of_fold(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(scores, cross-validated predictions) of the labeled videos with the chosen
-        hyper-parameters, in score units: the residuals of its prediction intervals
-        (``methods.intervals``; ``folds`` more fits, a few ms each); None below 4 videos."""
+    def out_of_sample_residuals(self) -> Residuals | None:
+        """The labeled videos' residuals under ``folds``-fold cross-validation with the chosen
+        hyper-parameters, in score units (``folds`` more fits, a few ms each); None below 4
+        videos."""
+        if self.model is None:
+            raise self.not_trained()
         n = len(self.train_y)
         folds = min(int(self.options.folds), n)
         if n < 4 or folds < 2:
@@ -127,8 +126,7 @@ class SVR(Method):
         predicted = cross_val_predict(
             self._svr(**self.params), self.train_x, self.train_y,
             cv=KFold(folds, shuffle=True, random_state=self.seed % (2 ** 32)))
-        return (np.asarray(scores, dtype=np.float64).copy(),
-                predicted * self.score_std + self.score_mean)
+        return Residuals((self.train_y - predicted) * self.score_std, "cv")
 
     def _select(self, validation: FeatureSet | None) -> tuple[dict[str, float], list[dict]]:
         o = self.options

@@ -20,6 +20,7 @@ from s4aqa.config import RunConfig, absolute_path
 from s4aqa.data.formats import UNLISTED_CHOICES
 from s4aqa.errors import S4AQAError
 from s4aqa.methods.registry import resolve
+from s4aqa.options import grid_text
 
 KEY_FORMAT = 2  # 2: keys hold the data's fingerprint
 
@@ -35,11 +36,16 @@ def key_fields(config: RunConfig, data_fingerprint: str | None = None) -> dict[s
     if fields["label_ratio"] is not None:  # a run's ratio is resolved on its data (as_run)
         fields["label_ratio"] = float(fields["label_ratio"])
     fields["val_fraction"] = float(fields["val_fraction"])
-    fields["options"] = dict(sorted((fields.get("options") or {}).items()))
+    # a grid is keyed by its text ("0.1,1,10"), whether it comes as a tuple or (through JSON)
+    # a list, as it was when grids were strings: earlier keys stand
+    fields["options"] = {k: grid_text(v) if isinstance(v, (list, tuple)) else v
+                         for k, v in sorted((fields.get("options") or {}).items())}
     if not fields.get("holdout"):
         fields.pop("holdout", None)  # absent when off, as before the setting existed
     if not fields.get("shift"):
         fields.pop("shift", None)
+    if fields.get("intervals") == "jackknife":
+        fields.pop("intervals", None)  # the default: as before the setting existed
     if fields.get("unlisted") == UNLISTED_CHOICES[0]:
         fields.pop("unlisted", None)  # the default: as before the setting existed
     # the intervals' coverage decides the interval metrics a record holds, not the point

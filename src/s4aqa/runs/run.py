@@ -17,12 +17,14 @@ import numpy as np
 from s4aqa.config import RunConfig
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.data.splits import Split
-from s4aqa.methods.intervals import fit_intervals, interval_metrics, too_few
+from s4aqa.methods.intervals import cross_fitted, fit_intervals, interval_metrics, too_few
+from s4aqa.methods.registry import create
 from s4aqa.runs.identity import run_key
 from s4aqa.runs.prepare import Prepared, caveats, counts_line, prepare, video_counts
 from s4aqa.threads import limited_threads
-from s4aqa.training.hooks import STATE_FILE, Checkpoint, Progress
-from s4aqa.training.loop import Trainer
+from s4aqa.training.progress import Progress
+from s4aqa.training.resume import STATE_FILE, Checkpoint
+from s4aqa.training.loop import Trainer, own_random_state
 from s4aqa.training.metrics import evaluate
 from s4aqa.training.stacked import can_group
 
@@ -92,7 +94,12 @@ def _evaluated(prepared: Prepared, extra: dict[str, Any]) -> RunResult:
     metrics = evaluate(predictions, test)
     metrics.update(run_facts(config, sets, method))
     # prediction intervals from the labeled videos only (methods.intervals)
-    intervals = fit_intervals(method, sets[0], config.coverage)
+    own = None
+    if config.intervals == "crossfit":  # the method itself, refitted on folds
+        own = cross_fitted(lambda: create(config.method, method.options,
+                                          seed=config.method_seed, device=config.device),
+                           *sets, seed=config.seed)
+    intervals = fit_intervals(method, sets[0], config.coverage, own)
     low, high = intervals.bounds(predictions)
     metrics.update(interval_metrics(low, high, test))
     metrics.update({"coverage": intervals.coverage, "interval_source": intervals.source,
@@ -113,6 +120,8 @@ def run_facts(config: RunConfig, sets, method) -> dict[str, Any]:
     if validation is not None and len(validation):
         facts["val_spearman"] = evaluate(method.predict(validation), validation,
                                          prefix="val")["val_spearman"]
+    if method.notes:  # e.g. the compiler failed and training went on eagerly
+        facts["notes"] = list(dict.fromkeys(method.notes))
     return facts
 
 
@@ -127,17 +136,18 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
     if len(configs) == 1 or not can_group(methods):
         return [run_training(c, data) for c in configs]
     # the lifecycle of each method, with one Trainer stacking every member of every run
-    networks, network_sets, trained = [], [], []
-    for method, (labeled, unlabeled, validation) in zip(methods, (p.sets for p in prepared)):
-        unlabeled = method.unlabeled_for(unlabeled)
-        networks += method.begin(labeled, unlabeled, validation, compile=False)
-        network_sets += [(labeled, unlabeled, validation)] * len(method.members)
-        trained.append((labeled, unlabeled))
     started = time.perf_counter()
-    with limited_threads(configs[0].threads):
+    with limited_threads(configs[0].threads), own_random_state(methods[0].device):
+        networks, network_sets, trained = [], [], []
+        for method, (labeled, unlabeled, validation) in zip(methods, (p.sets for p in prepared)):
+            unlabeled = method.unlabeled_for(unlabeled)
+            networks += method.begin(labeled, unlabeled, validation, compile=False)
+            network_sets += [(labeled, unlabeled, validation)] * len(method.members)
+            trained.append((labeled, unlabeled))
         Trainer(stack=True).train(networks, *map(list, zip(*network_sets)))
         for method, (labeled, unlabeled) in zip(methods, trained):
             method.end(labeled, unlabeled)
-        seconds = (time.perf_counter() - started) / len(configs)
+    seconds = (time.perf_counter() - started) / len(configs)
+    with limited_threads(configs[0].threads):
         return [_evaluated(p, {"train_seconds": seconds, "grouped": len(configs)})
                 for p in prepared]

@@ -20,7 +20,7 @@ from s4aqa.errors import S4AQAError
 from s4aqa.runs.checkpoint import META, WEIGHTS, save_checkpoint
 from s4aqa.runs.run import RunResult
 from s4aqa.threads import available_cores
-from s4aqa.training.hooks import STATE_FILE
+from s4aqa.training.resume import STATE_FILE
 
 # what a run folder holds: a folder holding only these (or nothing) is a run folder
 RUN_FILES = ("split.json", "config.json", "environment.json", "predictions.csv",

@@ -22,6 +22,7 @@ sets ``history``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from dataclasses import dataclass
@@ -34,6 +35,16 @@ from s4aqa.data.featureset import FeatureSet
 from s4aqa.errors import S4AQAError
 from s4aqa.training.hooks import Evaluation, Hook, MovingAverage
 from s4aqa.training.stacked import Stacked, can_group
+
+
+@contextlib.contextmanager
+def own_random_state(device: torch.device):
+    """Training draws from torch's global generators (initialisation, dropout, masks) after
+    seeding them from the run's seed; inside this block those draws leave the caller's own
+    random stream as it was (its state is restored after)."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+        yield
 
 
 def draw(tensors: dict[str, torch.Tensor], size: int, generator: torch.Generator) -> dict:

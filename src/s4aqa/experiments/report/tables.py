@@ -80,7 +80,7 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 CSV_COLUMNS = ["protocol", "dataset", "target", "task", "fold", "method", "options",
                "label_ratio", "unlabeled_share", "seed", "init", "test_spearman",
                "test_spearman_pooled",
-               "test_mae", "test_coverage", "test_interval_width", "test_interval_width_std",
+               "test_mae", "test_coverage", "test_interval_width", "test_interval_width_relative",
                "val_spearman", "n_labeled", "n_unlabeled", "n_test", "seconds", "status",
                "message", "key"]
 
@@ -103,7 +103,7 @@ def results_frame(rows: Sequence[Row]) -> pd.DataFrame:
             "test_spearman_pooled": m.get("test_spearman_pooled"), "test_mae": m.get("test_mae"),
             "test_coverage": m.get("test_coverage"),
             "test_interval_width": m.get("test_interval_width"),
-            "test_interval_width_std": m.get("test_interval_width_std"),
+            "test_interval_width_relative": m.get("test_interval_width_relative"),
             "val_spearman": m.get("val_spearman"), "n_labeled": m.get("n_labeled"),
             "n_unlabeled": m.get("n_unlabeled"), "n_test": m.get("n_test"),
             "seconds": r.seconds, "status": r.status, "message": r.message.replace("\n", " "),
