@@ -1,5 +1,7 @@
-"""The README's "From raw video to a score" works as written: its scores.csv and its train
-command (on generated features in place of extracted ones)."""
+"""The README's own-data section works as written: its scores.csv (a few scores, some empty)
+and its train command (on generated features in place of extracted ones) train on the scores
+given, with the unscored videos as unlabeled ones, and the run says so as the README shows;
+every link of the README and the docs pages leads to a file that exists."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ def _section(title: str) -> str:
     return text[start:end if end > 0 else None]
 
 
-def test_the_scores_csv_and_train_command_of_the_readme_work_as_written(tmp_path):
-    section = _section("From raw video to a score")
+def test_the_scores_csv_and_train_command_of_the_readme_work_as_written(tmp_path, capsys):
+    section = _section("Your own videos")
     table = re.search(r"```csv\n(.*?)```", section, re.S).group(1)
     train = next(line for line in section.splitlines() if line.startswith("s4aqa train "))
+    said = re.search(r"```\n(s4aqa: videos: .*?)\n```", section, re.S).group(1)
     feats = tmp_path / "feats"
     feats.mkdir()
     (feats / "scores.csv").write_text(table)
@@ -36,3 +39,15 @@ def test_the_scores_csv_and_train_command_of_the_readme_work_as_written(tmp_path
     assert argv[argv.index("--root") + 1] == str(feats)
     assert main(argv + ["--quiet", "--set", "steps=4", "--set", "members=1"]) == 0
     assert (tmp_path / "run" / "metrics.json").is_file()
+    assert said in capsys.readouterr().err
+
+
+def test_every_link_leads_to_a_file():
+    root = README.parent
+    pages = [README, *sorted((root / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" not in target and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(root)}: {target}")
+    assert broken == []
