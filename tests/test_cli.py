@@ -112,3 +112,29 @@ def test_config_file_with_flags_overriding(tmp_path):
 
     saved = json.loads((out / "config.json").read_text())
     assert saved["method"] == "aa" and saved["seed"] == 2 and saved["options"]["steps"] == 10
+
+
+def test_what_is_done_to_the_input_is_said(tmp_path, capsys):
+    """Issue 36: a held-out evaluation is not called a test split, predict says it resampled
+    features of another length, and an --out folder with other files in it is named."""
+    data = _folder_dataset(tmp_path / "data", t=5)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    assert main(["train", "--root", str(data), "--method", "lap_rls", "--holdout", "6",
+                 "--label-ratio", "1", "--out", str(run)]) == 0
+    captured = capsys.readouterr()
+    assert "(6 held-out training videos)" in captured.out
+    assert "scored test videos" not in captured.out
+    assert "holds files that are not a run's (notes.txt)" in captured.err
+    assert (run / "notes.txt").read_text() == "mine"  # left alone
+    assert "6 scored training videos held out (--holdout" in captured.err  # the counts line
+    other = tmp_path / "other"
+    other.mkdir()
+    np.save(other / "long.npy", np.ones((9, 6), np.float32))
+    np.save(other / "same.npy", np.ones((5, 6), np.float32))
+    assert main(["predict", "--run", str(run), "--features", str(other)]) == 0
+    captured = capsys.readouterr()
+    assert ("1 of 2 feature files have 9 segments where the model reads 5: resampled to 5"
+            in captured.err)
+    assert captured.out.splitlines()[0] == "id,predicted,low,high"

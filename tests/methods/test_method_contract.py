@@ -129,6 +129,9 @@ def test_checkpoint_round_trip(name, fit, staged, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.json", "model.safetensors"]
     loaded, meta = load_checkpoint(tmp_path)
     assert meta["method"] == name and type(loaded) is type(method)
+    # the shape `predict --features` resamples new videos to
+    shape = (staged["test"].num_segments, staged["test"].dim)
+    assert tuple(method.shape) == tuple(loaded.shape) == shape
     np.testing.assert_allclose(loaded.predict(staged["test"]), method.predict(staged["test"]),
                                rtol=1e-6, atol=1e-6)
 

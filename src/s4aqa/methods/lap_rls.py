@@ -73,6 +73,7 @@ class LapRLS(Method):
             raise S4AQAError(unmet)
         self.model.fit(labeled, self.unlabeled_for(unlabeled))
         self.history = self.model.history
+        self.shape = self.model.shape
         return self
 
     @property
@@ -101,3 +102,4 @@ class LapRLS(Method):
 
     def load_state(self, tensors: Mapping[str, torch.Tensor], extra: Mapping[str, Any]) -> None:
         self.model.load_state(tensors, extra)
+        self.shape = self.model.shape
