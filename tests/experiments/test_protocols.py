@@ -137,14 +137,14 @@ def test_pool_grows_the_unlabeled_pool_of_each_semi_supervised_method():
     runs, missing = expand(PROTOCOLS.get("pool"), RunConfig(dataset="fisv"), info=FLAT,
                            seeds=seeds)
     assert POOL_SHARES == (0.0, 0.125, 0.25, 0.5, 1.0) and not missing
-    # per target and seed: aa once, each of lap_rls, aa+graph, s4aqa once per share
-    assert len(runs) == 2 * seeds * (1 + 3 * len(POOL_SHARES))
+    # per target and seed: aa once, each of lap_rls, aa+graph, s4aqa, trs once per share
+    assert len(runs) == 2 * seeds * (1 + 4 * len(POOL_SHARES))
     assert len({r.key for r in runs}) == len(runs)
     assert {r.config.label_ratio for r in runs} == {0.1}
     reference = [r for r in runs if r.config.method == "aa"]
     assert len(reference) == 2 * seeds
     assert all(r.variant == {} and r.config.unlabeled_share == 1.0 for r in reference)
-    for method in ("lap_rls", "aa+graph", "s4aqa"):
+    for method in ("lap_rls", "aa+graph", "s4aqa", "trs"):
         swept = [r for r in runs if r.config.method == method]
         assert sorted({r.config.unlabeled_share for r in swept}) == list(POOL_SHARES)
         assert all(r.variant == {"unlabeled_share": r.config.unlabeled_share} for r in swept)
@@ -176,3 +176,16 @@ def test_pool_takes_methods_ratios_and_options_like_any_protocol(fake_methods):
     off, _ = expand(PROTOCOLS.get("pool"), RunConfig(dataset="synthetic"), info=FLAT, seeds=1,
                     methods=["lap_rls", "s4aqa"], options={"unlabeled": "false"})
     assert len(off) == 2 and all(r.variant == {} for r in off)
+
+
+def test_rows_beyond_the_paper_are_marked_as_such():
+    """The newer anchors run beside the paper's rows, labeled so that no reader takes them
+    for rows of the paper; the paper's own rows keep their names."""
+    for name, anchors in (("table1", ("gdlt", "contrastive", "trs")),
+                          ("fig6", ("gdlt", "contrastive", "trs")), ("pool", ("trs",))):
+        protocol = get_protocol(name)
+        assert set(anchors) <= set(protocol.methods)
+        for method in protocol.methods:
+            marked = protocol.label(method).endswith("(beyond the paper)")
+            assert marked is (method in anchors), (name, method)
+    assert "beyond the paper" in get_protocol("table1").note

@@ -178,8 +178,8 @@ def test_cli_reproduce_pool_grows_the_unlabeled_pool_with_labels_fixed(tmp_path,
     out = tmp_path / "pool"
     argv = ["reproduce", "pool", "--seeds", "2", *TINY, "--out", str(out)]
     assert cli.main(argv) == 0
-    # per seed: aa once, lap_rls, aa+graph and s4aqa at 5 pool sizes each
-    assert "32 runs (0 cached, 32 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
+    # per seed: aa once, lap_rls, aa+graph, s4aqa and trs at 5 pool sizes each
+    assert "42 runs (0 cached, 42 run now; 0 failed, 0 skipped)" in capsys.readouterr().out
     rows = results(out)
     assert all(r["status"] == "ok" for r in rows)
     for seed in ("0", "1"):  # a seed's labeled videos do not change with the pool
@@ -195,8 +195,9 @@ def test_cli_reproduce_pool_grows_the_unlabeled_pool_with_labels_fixed(tmp_path,
     assert ("| method \\ unlabeled videos (share) | 0 (0%) | 45 (12.5%) | 90 (25%) | "
             "180 (50%) | 360 (100%) | Δ 360 − 0 [95% CI] |") in report
     assert "| aa+graph |" in report and "| s4aqa |" in report
+    assert "| trs (beyond the paper) |" in report  # a row not in the paper says so
     assert "Reference aa (reads no unlabeled video" in report
     assert (out / "pool-synthetic.png").read_bytes()[:4] == b"\x89PNG"
     assert "](pool-synthetic.png)" in report
     assert cli.main(argv) == 0
-    assert "32 runs (32 cached, 0 run now" in capsys.readouterr().out
+    assert "42 runs (42 cached, 0 run now" in capsys.readouterr().out
