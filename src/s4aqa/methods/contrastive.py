@@ -57,7 +57,7 @@ from s4aqa.errors import S4AQAError
 from s4aqa.methods._pooling import video_blocks
 from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
-from s4aqa.models import Regressor, TemporalEncoder, mlp
+from s4aqa.models import Regressor, mlp
 from s4aqa.options import choice, require
 
 GROUP_BONUS = 3.0  # added to the cosine similarity (in [-1, 1]) of an exemplar of the same group
@@ -185,8 +185,7 @@ class Contrastive(DeepMethod):
     # ---- modules --------------------------------------------------------------------------
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         o = self.options
-        encoder = TemporalEncoder(dim, segments, o.hidden, o.heads, o.layers, o.feedforward,
-                                  o.dropout, o.input_dropout, o.mask_value)
+        encoder = self.encoder(segments, dim)
         pair = PairHead(o.hidden, o.head_width, o.head_dropout,
                         o.difference_groups if o.head == "groups" else 0)
         return nn.ModuleDict({"encoder": encoder, "pair": pair,

@@ -44,7 +44,6 @@ from torch import nn
 from s4aqa.data.featureset import FeatureSet
 from s4aqa.methods.deep import DeepMethod, DeepOptions
 from s4aqa.methods.registry import register
-from s4aqa.models import TemporalEncoder
 from s4aqa.options import require
 
 
@@ -115,20 +114,15 @@ class GDLT(DeepMethod):
 
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         o = self.options
-        encoder = TemporalEncoder(dim, segments, o.hidden, o.heads, o.layers, o.feedforward,
-                                  o.dropout, o.input_dropout, o.mask_value)
+        encoder = self.encoder(segments, dim)
         grades = GradeDecoder(o.hidden, o.grades, o.heads, o.feedforward, o.dropout,
                               o.decoder_layers)
         return nn.ModuleDict({"encoder": encoder, "grades": grades})
 
     def setup(self, labeled: FeatureSet, pool: list[FeatureSet]) -> None:
         super().setup(labeled, pool)
-        z = self.to_target(labeled.scores)
-        low, high = float(z.min()), float(z.max())
-        span = (high - low) or 1.0
-        low, high = low - self.options.grade_margin * span, high + self.options.grade_margin * span
-        values = self.modules["grades"].values
-        values.copy_(torch.linspace(low, high, self.options.grades, device=values.device))
+        self.modules["grades"].values.copy_(
+            self.score_grid(labeled, self.options.grades, self.options.grade_margin))
 
     def grade(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(grade weights (B, K), decoded queries (B, K, H)) of standardised inputs."""

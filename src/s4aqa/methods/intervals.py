@@ -50,7 +50,6 @@ from s4aqa.methods._linear import GraphRidge
 from s4aqa.methods.base import Method, Residuals
 
 DEFAULT_COVERAGE = 0.9
-CONSTRUCTIONS = ("jackknife", "crossfit")
 CROSSFIT_FOLDS = 5
 
 

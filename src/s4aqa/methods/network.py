@@ -79,10 +79,15 @@ class Network(Method):
     # ---- what subclasses say ------------------------------------------------------------
     def build(self, segments: int, dim: int) -> nn.ModuleDict:
         o = self.options
-        encoder = TemporalEncoder(dim, segments, o.hidden, o.heads, o.layers, o.feedforward,
-                                  o.dropout, o.input_dropout, o.mask_value)
+        encoder = self.encoder(segments, dim)
         return nn.ModuleDict({"encoder": encoder,
                               "regressor": Regressor(o.hidden, o.head_width, o.head_dropout)})
+
+    def encoder(self, segments: int, dim: int) -> TemporalEncoder:
+        """The shared temporal encoder as the options describe it (for ``build``)."""
+        o = self.options
+        return TemporalEncoder(dim, segments, o.hidden, o.heads, o.layers, o.feedforward,
+                               o.dropout, o.input_dropout, o.mask_value)
 
     def loss(self, labeled: dict[str, torch.Tensor], unlabeled: dict[str, torch.Tensor] | None,
              progress: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -152,6 +157,15 @@ class Network(Method):
         self.modules["feature_std"] = Constant(std + 1e-6)
         self.score_mean, self.score_std = z_scores(labeled.scores)
         self.modules.to(self.device)
+
+    def score_grid(self, labeled: FeatureSet, count: int, margin: float) -> torch.Tensor:
+        """``count`` values evenly over the labeled videos' z-scored range, widened by
+        ``margin`` times it on each side (score bins, Likert grades), on the device."""
+        z = self.to_target(labeled.scores)
+        low, high = float(z.min()), float(z.max())
+        span = (high - low) or 1.0
+        return torch.linspace(low - margin * span, high + margin * span, count,
+                              device=self.device)
 
     def load_network(self, tensors: dict[str, torch.Tensor]) -> None:
         """Rebuild the modules (``shape`` set) and load their weights."""

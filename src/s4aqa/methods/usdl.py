@@ -78,12 +78,8 @@ class USDL(DeepMethod):
 
     def setup(self, labeled: FeatureSet, pool: list[FeatureSet]) -> None:
         super().setup(labeled, pool)
-        z = self.to_target(labeled.scores)
-        low, high = float(z.min()), float(z.max())
-        span = (high - low) or 1.0
-        low, high = low - self.options.margin * span, high + self.options.margin * span
-        head = self.modules["regressor"]
-        head.centres.copy_(torch.linspace(low, high, self.options.bins, device=head.centres.device))
+        self.modules["regressor"].centres.copy_(
+            self.score_grid(labeled, self.options.bins, self.options.margin))
 
     def loss(self, labeled, unlabeled, progress):
         head = self.modules["regressor"]

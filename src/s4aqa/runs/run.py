@@ -137,17 +137,18 @@ def run_group(configs: list[RunConfig], data: FeatureSet | None = None) -> list[
         return [run_training(c, data) for c in configs]
     # the lifecycle of each method, with one Trainer stacking every member of every run
     started = time.perf_counter()
-    with limited_threads(configs[0].threads), own_random_state(methods[0].device):
-        networks, network_sets, trained = [], [], []
-        for method, (labeled, unlabeled, validation) in zip(methods, (p.sets for p in prepared)):
-            unlabeled = method.unlabeled_for(unlabeled)
-            networks += method.begin(labeled, unlabeled, validation, compile=False)
-            network_sets += [(labeled, unlabeled, validation)] * len(method.members)
-            trained.append((labeled, unlabeled))
-        Trainer(stack=True).train(networks, *map(list, zip(*network_sets)))
-        for method, (labeled, unlabeled) in zip(methods, trained):
-            method.end(labeled, unlabeled)
-    seconds = (time.perf_counter() - started) / len(configs)
     with limited_threads(configs[0].threads):
+        with own_random_state(methods[0].device):
+            networks, network_sets, trained = [], [], []
+            for method, (labeled, unlabeled, validation) in zip(methods,
+                                                                (p.sets for p in prepared)):
+                unlabeled = method.unlabeled_for(unlabeled)
+                networks += method.begin(labeled, unlabeled, validation, compile=False)
+                network_sets += [(labeled, unlabeled, validation)] * len(method.members)
+                trained.append((labeled, unlabeled))
+            Trainer(stack=True).train(networks, *map(list, zip(*network_sets)))
+            for method, (labeled, unlabeled) in zip(methods, trained):
+                method.end(labeled, unlabeled)
+        seconds = (time.perf_counter() - started) / len(configs)
         return [_evaluated(p, {"train_seconds": seconds, "grouped": len(configs)})
                 for p in prepared]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from s4aqa.io import strip_prefix
-from s4aqa.training.metrics import rank_agreement, spearman
+from s4aqa.training.metrics import spearman
 
 class Hook:
     """Something done around the steps of the loop (every method optional)."""
@@ -90,8 +90,9 @@ class Evaluation(Hook):
         if group.validation is not None:
             predictions = group.predict_validation()
             for i, (record, validation) in enumerate(zip(records, group.validation)):
-                record["val_spearman"] = spearman(predictions[i], validation.scores)
-                score = rank_agreement(predictions[i], validation.scores)  # undefined: 0
+                rho = spearman(predictions[i], validation.scores)
+                record["val_spearman"] = rho
+                score = 0.0 if math.isnan(rho) else rho  # undefined: chance, as rank_agreement
                 if self.select and score > self.best_score[i]:
                     self.best_score[i] = score
                     self.best[i] = group.snapshot(i)
